@@ -1,0 +1,43 @@
+# golive: `make demo` and `make test` set up everything they need, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: all venv system demo test lint unit integration bench clean lab-down
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system:
+	@bash scripts/install-system.sh
+
+lint: venv
+	$(BIN)/ruff check src tests bench flows
+	$(BIN)/mypy
+
+test: venv system lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit tests/test_cases.py $(PYTEST_ARGS)
+
+demo: venv system
+	@bash scripts/demo.sh
+
+bench: venv system
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab-down:
+	-$(BIN)/golive lab down
+
+clean: lab-down
+	rm -rf $(VENV) .golive runs .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,65 @@
+"""Everything a command needs about one runbook in one environment, loaded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from golive.errors import Issue
+from golive.inventory import Inventory, find_project_root, load_inventory
+from golive.plan import Plan, build_plan
+from golive.runbook.load import LoadedRunbook, load_runbook
+from golive.runbook.validate import validate
+
+__all__ = ["RunContext", "prepare"]
+
+
+@dataclass
+class RunContext:
+    loaded: LoadedRunbook
+    root: Path
+    env: str | None
+    inventory: Inventory | None
+    params: dict[str, Any]
+    previous: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, float] = field(default_factory=dict)
+
+    def issues(self) -> list[Issue]:
+        return validate(self.loaded, root=self.root, inventory=self.inventory, params=self.params)
+
+    def plan(self) -> Plan:
+        return build_plan(
+            self.loaded,
+            root=self.root,
+            inventory=self.inventory,
+            params=self.params,
+            previous=self.previous,
+            history=self.history,
+        )
+
+
+def prepare(
+    runbook: Path,
+    *,
+    env: str | None,
+    params: dict[str, Any],
+    inventory_path: Path | None = None,
+    previous: dict[str, Any] | None = None,
+    history: dict[str, float] | None = None,
+) -> RunContext:
+    """Load the runbook and, when an env is named, its inventory. Raises RunbookError."""
+    loaded = load_runbook(runbook)
+    root = find_project_root(runbook.parent)
+    inventory = None
+    if env is not None or inventory_path is not None:
+        inventory = load_inventory(root=root, env=env or "custom", path=inventory_path)
+    return RunContext(
+        loaded=loaded,
+        root=root,
+        env=env,
+        inventory=inventory,
+        params=params,
+        previous=previous or {},
+        history=history or {},
+    )

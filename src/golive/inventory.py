@@ -1,0 +1,226 @@
+"""Environments: an Ansible inventory directory ``inventory/<env>/`` read with Ansible's own API.
+
+golive's own settings for an environment are ordinary inventory variables of group
+``all`` with a ``golive_`` prefix (``group_vars/all.yml``), so one file holds them:
+
+- ``golive_clusters``: ``{name: {kubeconfig: PATH, context: NAME}}`` Kubernetes targets
+- ``golive_prometheus_url``: where Prometheus gates query
+- ``golive_approvers``: people allowed to approve in this env
+- ``golive_min_approvers``: an approval step must ask for at least this many
+- ``golive_protected``: true for production-like envs (the initiator may not approve)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from golive.errors import RunbookError
+
+if TYPE_CHECKING:
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+__all__ = ["Cluster", "Connection", "Inventory", "find_project_root", "load_inventory"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How golive reaches one host over SSH, from its Ansible connection variables."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    key_file: str | None
+    known_hosts: str | None
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    kubeconfig: str | None
+    context: str | None
+
+
+def find_project_root(start: Path) -> Path:
+    """Nearest directory at or above ``start`` that holds ``inventory/``; else the cwd."""
+    start = start.resolve()
+    for d in (start, *start.parents):
+        if (d / "inventory").is_dir():
+            return d
+    return Path.cwd()
+
+
+@dataclass
+class Inventory:
+    env: str
+    path: Path
+    _manager: InventoryManager = field(repr=False)
+    _loader: DataLoader = field(repr=False)
+    _vars: VariableManager = field(repr=False)
+
+    @cached_property
+    def host_names(self) -> list[str]:
+        return [h.name for h in self._manager.get_hosts("all")]
+
+    @cached_property
+    def groups(self) -> dict[str, list[str]]:
+        return {name: [h.name for h in g.get_hosts()] for name, g in self._manager.groups.items()}
+
+    def match(self, pattern: str) -> list[str]:
+        """Hosts an Ansible host pattern selects (``app``, ``app:&eu``, ``app[0:2]``, ``app-*``)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [h.name for h in self._manager.get_hosts(pattern)]
+
+    def suggest(self, pattern: str) -> str:
+        names = sorted(set(self.groups) - {"ungrouped"}) + self.host_names[:500]
+        near = difflib.get_close_matches(pattern, names, n=1)
+        groups = ", ".join(sorted(set(self.groups) - {"all", "ungrouped"})) or "none"
+        return (f"did you mean {near[0]!r}? " if near else "") + f"groups in {self.env}: {groups}"
+
+    def host_vars(self, name: str) -> dict[str, Any]:
+        """Every variable of a host, templated by Ansible's own templar."""
+        from ansible.template import Templar
+
+        host = self._manager.get_host(name)
+        if host is None:
+            raise KeyError(name)
+        raw = self._vars.get_vars(host=host, include_hostvars=False)
+        templar = Templar(loader=self._loader, variables=raw)
+        wanted = {k: v for k, v in raw.items() if k.startswith(("ansible_", "golive_")) or k in host.vars}
+        return {k: _plain(templar.template(v)) for k, v in wanted.items()}
+
+    def connection(self, name: str) -> Connection:
+        hv = self.host_vars(name)
+        return Connection(
+            name=name,
+            address=str(hv.get("ansible_host", name)),
+            port=int(hv.get("ansible_port", 22)),
+            user=str(hv.get("ansible_user", os.environ.get("USER", "root"))),
+            key_file=_opt_str(hv.get("ansible_ssh_private_key_file")),
+            known_hosts=_opt_str(hv.get("golive_known_hosts")),
+            python=_opt_str(hv.get("ansible_python_interpreter")),
+        )
+
+    @cached_property
+    def settings(self) -> dict[str, Any]:
+        """The ``golive_*`` variables of group ``all``."""
+        if self.host_names:
+            hv = self.host_vars(self.host_names[0])
+            return {k: v for k, v in hv.items() if k.startswith("golive_")}
+        return {k: v for k, v in _read_group_vars_all(self.path).items() if k.startswith("golive_")}
+
+    @cached_property
+    def clusters(self) -> dict[str, Cluster]:
+        raw = self.settings.get("golive_clusters") or {}
+        out: dict[str, Cluster] = {}
+        if isinstance(raw, dict):
+            for name, spec in raw.items():
+                spec = spec if isinstance(spec, dict) else {}
+                kc = spec.get("kubeconfig")
+                kc = os.path.expanduser(str(kc)) if kc else None
+                if kc and not os.path.isabs(kc):
+                    kc = str((self.path / str(kc)).resolve())
+                out[str(name)] = Cluster(name=str(name), kubeconfig=kc, context=spec.get("context", name))
+        return out
+
+    @property
+    def min_approvers(self) -> int:
+        return int(self.settings.get("golive_min_approvers", 1))
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.settings.get("golive_protected", self.env in ("prod", "production")))
+
+    @property
+    def approvers(self) -> list[str] | None:
+        value = self.settings.get("golive_approvers")
+        return [str(v) for v in value] if isinstance(value, list) else None
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return _opt_str(self.settings.get("golive_prometheus_url"))
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None or v == "" else str(v)
+
+
+def _plain(v: Any) -> Any:
+    """Ansible 2.19 tags its values; hand back plain Python types."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    for t in (bool, int, float, str):
+        if isinstance(v, t):
+            return t(v)
+    return v
+
+
+def _read_group_vars_all(path: Path) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    gv = path / "group_vars"
+    files = [gv / "all.yml", gv / "all.yaml", *sorted((gv / "all").glob("*.y*ml"))] if gv.is_dir() else []
+    for f in files:
+        if f.is_file():
+            data = yaml.safe_load(f.read_text()) or {}
+            if isinstance(data, dict):
+                out.update(data)
+    return out
+
+
+def inventory_path(root: Path, env: str) -> Path:
+    explicit = os.environ.get("GOLIVE_INVENTORY")
+    return Path(explicit) if explicit else root / "inventory" / env
+
+
+def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Inventory:
+    """Read ``inventory/<env>`` (or ``path``) with Ansible's InventoryManager."""
+    inv_path = path or inventory_path(root, env)
+    if not inv_path.exists():
+        known = (
+            sorted(p.name for p in (root / "inventory").iterdir() if p.is_dir())
+            if (root / "inventory").is_dir()
+            else []
+        )
+        near = difflib.get_close_matches(env, known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise RunbookError.single(
+            inv_path,
+            None,
+            f"unknown environment {env!r}: no inventory at {inv_path}",
+            f"{hint}environments here: {', '.join(known) or 'none'}; create inventory/{env}/hosts.yml",
+        )
+    os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
+    os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    try:
+        manager = InventoryManager(loader=loader, sources=[str(inv_path)])
+    except Exception as exc:  # Ansible raises many types for a broken inventory
+        raise RunbookError.single(
+            inv_path, None, f"cannot read inventory: {exc}", "fix the inventory so `ansible-inventory --list` reads it"
+        ) from None
+    return Inventory(
+        env=env,
+        path=inv_path,
+        _manager=manager,
+        _loader=loader,
+        _vars=VariableManager(loader=loader, inventory=manager),
+    )

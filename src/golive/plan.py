@@ -1,0 +1,377 @@
+"""The Plan: what a run will do, computed before anything executes.
+
+Pure and printable: ordered steps with owners, host batches by name, every gate and
+approval, the rollback path taken at each failure point, an estimated duration and a
+sha256 digest that binds approvals and resumes to exactly this plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from golive.errors import RunbookError
+from golive.inventory import Inventory
+from golive.runbook.load import LoadedRunbook
+from golive.runbook.models import (
+    AnsibleStep,
+    ApprovalStep,
+    Batched,
+    BlueGreen,
+    Canary,
+    CheckStep,
+    CommandCheck,
+    HttpCheck,
+    K8sCheck,
+    K8sStep,
+    NoRollback,
+    NotifyStep,
+    PauseStep,
+    PrometheusCheck,
+    RollbackAction,
+    SshStep,
+    StepBase,
+    TcpCheck,
+)
+from golive.runbook.types import batch_sizes
+from golive.runbook.validate import validate
+
+__all__ = ["PLAN_SCHEMA_VERSION", "Batch", "FailurePoint", "Gate", "Plan", "PlannedStep", "build_plan"]
+
+PLAN_SCHEMA_VERSION = 1
+# Estimates when no earlier run of the step is known (seconds).
+ANSIBLE_BATCH_BASE_S = 6.0
+ANSIBLE_PER_HOST_S = 1.0
+SSH_BATCH_S = 1.0
+K8S_STAGE_S = 10.0
+CHECK_S = 0.2
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Gate(_Out):
+    kind: str
+    target: str
+    hosts: list[str] = []
+    limit: str
+    interval_s: float
+    count: int
+    failure_limit: int
+    estimate_s: float
+
+
+class Batch(_Out):
+    index: int
+    hosts: list[str]
+
+
+class FailurePoint(_Out):
+    """If the step fails here, these compensations run, in this order."""
+
+    at: str
+    compensations: list[str]
+    not_undone: list[str] = []
+
+
+class Approval(_Out):
+    approvers: int
+    exclude_initiator: bool
+    timeout_s: float
+    on_timeout: str
+
+
+class RollbackInfo(_Out):
+    kind: str  # ansible | ssh | k8s-restore | none | missing | nothing-to-undo
+    detail: str = ""
+
+
+class PlannedStep(_Out):
+    index: int
+    id: str
+    kind: str
+    owner: str | None
+    description: str | None = None
+    action: dict[str, Any]
+    hosts: list[str] = []
+    batches: list[Batch] = []
+    max_fail: int = 0
+    gates: list[Gate] = []
+    bake_s: float = 0.0
+    timeout_s: float | None = None
+    retries: int = 0
+    approval: Approval | None = None
+    rollback: RollbackInfo
+    on_failure: list[FailurePoint] = []
+    estimate_s: float
+
+
+class Plan(_Out):
+    schema_version: int = PLAN_SCHEMA_VERSION
+    runbook: str
+    file: str
+    env: str | None
+    params: dict[str, Any]
+    previous: dict[str, Any]
+    steps: list[PlannedStep]
+    estimate_s: float
+    warnings: list[str] = []
+    digest: str = ""
+
+    def step(self, step_id: str) -> PlannedStep:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _gate(check: Any, hosts: list[str]) -> Gate:
+    if isinstance(check, HttpCheck):
+        status = check.expect.status
+        limit = f"status {status}, latency <= {check.expect.max_latency:g}s"
+        if check.expect.body:
+            limit += f", body ~ /{check.expect.body}/"
+        kind, target = "http", check.http
+    elif isinstance(check, TcpCheck):
+        kind, target, limit = "tcp", check.tcp, "port accepts a connection"
+    elif isinstance(check, CommandCheck):
+        kind, target, limit = "command", check.command, f"exit code {check.expect.rc}"
+    elif isinstance(check, PrometheusCheck):
+        kind, target = "prometheus", check.prometheus
+        parts = [
+            f"<= {check.max:g}" if check.max is not None else "",
+            f">= {check.min:g}" if check.min is not None else "",
+        ]
+        if check.baseline is not None:
+            b = check.baseline
+            parts.append(
+                " ".join(
+                    x
+                    for x in (
+                        f"ratio to baseline <= {b.max_ratio:g}" if b.max_ratio else "",
+                        f"delta to baseline <= {b.max_delta:g}" if b.max_delta is not None else "",
+                    )
+                    if x
+                )
+            )
+        limit = ", ".join(p for p in parts if p)
+    elif isinstance(check, K8sCheck):
+        kind = "k8s"
+        target = f"deployment/{check.k8s.deployment} in {check.k8s.namespace}"
+        limit = "available" + (f", restarts <= {check.k8s.max_restarts}" if check.k8s.max_restarts is not None else "")
+    else:  # pragma: no cover - the union is closed
+        raise TypeError(type(check))
+    estimate = (check.count - 1) * check.interval + CHECK_S
+    return Gate(
+        kind=kind,
+        target=target,
+        hosts=hosts if getattr(check, "hosts", None) is not None or hosts else [],
+        limit=limit,
+        interval_s=check.interval,
+        count=check.count,
+        failure_limit=check.failure_limit,
+        estimate_s=estimate,
+    )
+
+
+def _gates(checks: list[Any], *, inventory: Inventory | None, default_hosts: list[str]) -> list[Gate]:
+    out = []
+    for c in checks:
+        pattern = getattr(c, "hosts", None)
+        hosts = (
+            inventory.match(pattern) if (pattern and inventory is not None and "{" not in pattern) else default_hosts
+        )
+        out.append(_gate(c, hosts))
+    return out
+
+
+def _max_fail(value: int | str, total: int) -> int:
+    if isinstance(value, str):
+        return math.floor(total * float(value[:-1]) / 100)
+    return value
+
+
+def _rollback_info(step: StepBase) -> RollbackInfo:
+    rb = step.rollback
+    if isinstance(rb, NoRollback):
+        return RollbackInfo(kind="none", detail=rb.none)
+    if isinstance(rb, RollbackAction):
+        if rb.ansible:
+            return RollbackInfo(kind="ansible", detail=f"{rb.ansible.playbook} on {rb.ansible.hosts}")
+        if rb.ssh:
+            return RollbackInfo(kind="ssh", detail=f"{len(rb.ssh.commands)} command(s) on {rb.ssh.hosts}")
+        return RollbackInfo(kind="k8s-restore", detail="restore the saved spec")
+    if isinstance(step, K8sStep):
+        return RollbackInfo(kind="k8s-restore", detail="restore the spec saved before the step")
+    if step.changes_state:
+        return RollbackInfo(kind="missing", detail="no rollback defined")
+    return RollbackInfo(kind="nothing-to-undo")
+
+
+def _action(step: StepBase) -> dict[str, Any]:
+    if isinstance(step, AnsibleStep):
+        return step.ansible.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(step, SshStep):
+        return {"hosts": step.ssh.hosts, "commands": step.ssh.commands}
+    if isinstance(step, K8sStep):
+        return step.k8s.model_dump(mode="json", exclude_defaults=False, exclude_none=True)
+    if isinstance(step, PauseStep):
+        return step.pause.model_dump(mode="json", exclude_none=True)
+    if isinstance(step, NotifyStep):
+        return step.notify.model_dump(mode="json")
+    if isinstance(step, CheckStep):
+        return {"checks": len(step.check)}
+    return {}
+
+
+def _step_hosts(step: StepBase, inventory: Inventory | None) -> list[str]:
+    pattern = (
+        step.ansible.hosts if isinstance(step, AnsibleStep) else step.ssh.hosts if isinstance(step, SshStep) else None
+    )
+    if pattern is None or inventory is None:
+        return []
+    return inventory.match(pattern)
+
+
+def _compensation_units(step: PlannedStep) -> list[str]:
+    """Compensation task names that undo this whole step, newest first."""
+    if step.rollback.kind in ("none", "nothing-to-undo"):
+        return []
+    if step.batches:
+        return [f"rollback:{step.id}[batch {b.index}]" for b in reversed(step.batches)]
+    return [f"rollback:{step.id}"]
+
+
+def _estimate(step: StepBase, *, batches: list[Batch], gates: list[Gate], history: dict[str, float]) -> float:
+    verify = max((g.estimate_s for g in gates), default=0.0)
+    if isinstance(step, AnsibleStep | SshStep):
+        per = [
+            history.get(step.id, 0.0) / max(1, len(batches))
+            or (
+                ANSIBLE_BATCH_BASE_S + ANSIBLE_PER_HOST_S * len(b.hosts)
+                if isinstance(step, AnsibleStep)
+                else SSH_BATCH_S
+            )
+            for b in batches
+        ] or [ANSIBLE_BATCH_BASE_S]
+        return sum(p + verify + step.bake for p in per)
+    if isinstance(step, K8sStep):
+        stages = len(step.k8s.strategy.canary) if isinstance(step.k8s.strategy, Canary) else 1
+        extra = step.k8s.strategy.blue_green.bake if isinstance(step.k8s.strategy, BlueGreen) else 0.0
+        return history.get(step.id) or stages * (K8S_STAGE_S + verify + step.bake) + extra
+    if isinstance(step, CheckStep):
+        return verify or CHECK_S
+    if isinstance(step, PauseStep):
+        return step.pause.duration or 0.0
+    return 0.0
+
+
+def build_plan(
+    loaded: LoadedRunbook,
+    *,
+    root: Path,
+    inventory: Inventory | None,
+    params: dict[str, Any] | None = None,
+    previous: dict[str, Any] | None = None,
+    history: dict[str, float] | None = None,
+) -> Plan:
+    """Validate and plan; raises RunbookError carrying every error found."""
+    issues = validate(loaded, root=root, inventory=inventory, params=params)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise RunbookError(issues)
+    rb = loaded.runbook
+    history = history or {}
+    planned: list[PlannedStep] = []
+    done_units: list[tuple[str, list[str], list[str]]] = []  # (step id, units, not-undone labels)
+    for index, step in enumerate(rb.steps):
+        hosts = _step_hosts(step, inventory)
+        batches: list[Batch] = []
+        max_fail = 0
+        if isinstance(step, Batched) and hosts:
+            sizes = batch_sizes(step.batches or ["100%"], len(hosts))
+            pos = 0
+            for n, size in enumerate(sizes, start=1):
+                batches.append(Batch(index=n, hosts=hosts[pos : pos + size]))
+                pos += size
+            max_fail = _max_fail(step.max_fail, len(hosts))
+        checks = list(step.check) if isinstance(step, CheckStep) else []
+        gates = _gates(checks + list(step.verify), inventory=inventory, default_hosts=hosts)
+        approval = None
+        if isinstance(step, ApprovalStep):
+            a = step.approval
+            protected = inventory.protected if inventory is not None else False
+            approval = Approval(
+                approvers=a.approvers,
+                exclude_initiator=a.exclude_initiator if a.exclude_initiator is not None else protected,
+                timeout_s=a.timeout,
+                on_timeout=a.on_timeout,
+            )
+        rollback = _rollback_info(step)
+        base = PlannedStep(
+            index=index,
+            id=step.id,
+            kind=step.kind,
+            owner=step.owner or rb.owner,
+            description=step.description,
+            action=_action(step),
+            hosts=hosts,
+            batches=batches,
+            max_fail=max_fail,
+            gates=gates,
+            bake_s=step.bake,
+            timeout_s=step.timeout,
+            retries=step.retries,
+            approval=approval,
+            rollback=rollback,
+            estimate_s=_estimate(step, batches=batches, gates=gates, history=history),
+        )
+        earlier = [u for _, units, _ in reversed(done_units) for u in units]
+        not_undone = [lbl for _, _, labels in reversed(done_units) for lbl in labels]
+        failure_points = []
+        if batches:
+            own = _compensation_units(base)
+            for b in batches:
+                mine = own[len(batches) - b.index :]
+                failure_points.append(
+                    FailurePoint(at=f"batch {b.index}", compensations=mine + earlier, not_undone=not_undone)
+                )
+        else:
+            mine = _compensation_units(base) if step.changes_state else []
+            failure_points.append(FailurePoint(at="step", compensations=mine + earlier, not_undone=not_undone))
+        planned.append(base.model_copy(update={"on_failure": failure_points}))
+        missing = [f"{step.id} (no rollback)"] if rollback.kind == "missing" else []
+        done_units.append((step.id, _compensation_units(base), missing))
+    payload = {
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "runbook": rb.model_dump(mode="json"),
+        "env": inventory.env if inventory else None,
+        "params": {**rb.params, **(params or {})},
+        "previous": {**rb.previous, **(previous or {})},
+        "hosts": {s.id: [b.hosts for b in s.batches] or s.hosts for s in planned},
+    }
+    return Plan(
+        runbook=rb.name,
+        file=str(loaded.path),
+        env=inventory.env if inventory else None,
+        params={**rb.params, **(params or {})},
+        previous={**rb.previous, **(previous or {})},
+        steps=planned,
+        estimate_s=sum(s.estimate_s for s in planned),
+        warnings=[i.render() for i in issues if i.severity == "warning"],
+        digest=_digest(payload),
+    )

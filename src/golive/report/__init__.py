@@ -1,0 +1,1 @@
+"""Rendering plans, runs and journals for people: terminal, Markdown, HTML."""

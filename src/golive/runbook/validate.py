@@ -1,0 +1,244 @@
+"""Checks that need more than one step, the inventory or the file system.
+
+The model catches shape errors; here we catch what only the whole picture shows:
+duplicate ids, host patterns that match nothing, missing playbooks, templates that
+name undefined params, approvals weaker than the environment requires, state changes
+with no way back.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from golive.errors import Issue
+from golive.inventory import Inventory
+from golive.runbook.load import LoadedRunbook
+from golive.runbook.models import AnsibleStep, ApprovalStep, K8sStep, RollbackAction, SshStep, StepBase
+from golive.runbook.render import analyse
+
+__all__ = ["check_params", "validate"]
+
+
+def _strings(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, (*path, i))
+
+
+def check_params(loaded: LoadedRunbook, given: dict[str, Any]) -> list[Issue]:
+    declared = loaded.runbook.params
+    out = []
+    for key in given:
+        if key not in declared:
+            near = difflib.get_close_matches(key, list(declared), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(
+                Issue(
+                    str(loaded.path),
+                    loaded.line_of("params"),
+                    f"unknown param {key!r} given with -p",
+                    f"{hint}declare it under params: (declared: {', '.join(declared) or 'none'})",
+                )
+            )
+    return out
+
+
+def validate(
+    loaded: LoadedRunbook,
+    *,
+    root: Path,
+    inventory: Inventory | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[Issue]:
+    """Every issue beyond the model's own, errors and warnings, in file order."""
+    rb = loaded.runbook
+    file = str(loaded.path)
+    issues: list[Issue] = []
+    all_params = {**rb.params, **(params or {})}
+    issues += check_params(loaded, params or {})
+    seen: dict[str, int] = {}
+    for i, step in enumerate(rb.steps):
+        line = loaded.step_line(i, "id")
+        if step.id in seen:
+            issues.append(
+                Issue(
+                    file,
+                    line,
+                    f"duplicate step id {step.id!r} (first at line {seen[step.id]})",
+                    "give every step its own id",
+                )
+            )
+        else:
+            seen[step.id] = line or 0
+        issues += _templates(loaded, i, all_params)
+        issues += _files(loaded, i, step, root)
+        issues += _rollback(loaded, i, step)
+        if inventory is not None:
+            issues += _hosts(loaded, i, step, inventory)
+            issues += _env_rules(loaded, i, step, inventory)
+    if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
+        issues.append(
+            Issue(
+                file,
+                loaded.line_of("envs"),
+                f"runbook is not meant for env {inventory.env!r}",
+                f"run it in one of: {', '.join(rb.envs)}, or add {inventory.env} to envs:",
+            )
+        )
+    return sorted(issues, key=lambda x: (x.line or 0, x.severity))
+
+
+def _templates(loaded: LoadedRunbook, index: int, params: dict[str, Any]) -> list[Issue]:
+    raw = loaded.data["steps"][index]
+    out = []
+    for path, text in _strings(raw, ("steps", index)):
+        in_check_step = len(path) >= 4 and path[2] == "check"
+        has_hosts = in_check_step and isinstance(raw["check"][path[3]], dict) and "hosts" in raw["check"][path[3]]
+        for p in analyse(text, params=params, uses_host_ok=not in_check_step or has_hosts):
+            out.append(Issue(str(loaded.path), loaded.lines.line_of(path), p.message, p.fix))
+    return out
+
+
+def _files(loaded: LoadedRunbook, index: int, step: StepBase, root: Path) -> list[Issue]:
+    out = []
+    candidates: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(step, AnsibleStep):
+        candidates.append((("ansible", "playbook"), step.ansible.playbook))
+    if isinstance(step.rollback, RollbackAction) and step.rollback.ansible:
+        candidates.append((("rollback", "ansible", "playbook"), step.rollback.ansible.playbook))
+    if isinstance(step, K8sStep) and step.k8s.manifest:
+        candidates.append((("k8s", "manifest"), step.k8s.manifest))
+    for sub, rel in candidates:
+        if "{" in rel:
+            continue
+        if not (root / rel).is_file():
+            near = (
+                [str(p.relative_to(root)) for p in (root / Path(rel).parent).glob("*.y*ml")]
+                if (root / Path(rel).parent).is_dir()
+                else []
+            )
+            close = difflib.get_close_matches(rel, near, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            out.append(
+                Issue(
+                    str(loaded.path),
+                    loaded.step_line(index, *sub),
+                    f"file not found: {rel}",
+                    f"{hint}paths are relative to the project root {root}",
+                )
+            )
+    return out
+
+
+def _rollback(loaded: LoadedRunbook, index: int, step: StepBase) -> list[Issue]:
+    if step.changes_state and step.rollback is None and not isinstance(step, K8sStep):
+        return [
+            Issue(
+                str(loaded.path),
+                loaded.step_line(index, "id"),
+                f"step {step.id!r} changes state but has no rollback",
+                "add rollback: {ansible: ...} or rollback: {none: <why no undo is needed>}",
+                severity="warning",
+            )
+        ]
+    return []
+
+
+def _host_patterns(step: StepBase) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(step, AnsibleStep):
+        yield ("ansible", "hosts"), step.ansible.hosts
+    if isinstance(step, SshStep):
+        yield ("ssh", "hosts"), step.ssh.hosts
+    checks = list(getattr(step, "check", []))
+    for field_name, items in (("check", checks), ("verify", list(step.verify))):
+        for j, c in enumerate(items):
+            pattern = getattr(c, "hosts", None)
+            if isinstance(pattern, str):
+                yield (field_name, j, "hosts"), pattern
+    if isinstance(step.rollback, RollbackAction):
+        for kind in ("ansible", "ssh"):
+            action = getattr(step.rollback, kind)
+            if action is not None:
+                yield ("rollback", kind, "hosts"), action.hosts
+
+
+def _hosts(loaded: LoadedRunbook, index: int, step: StepBase, inv: Inventory) -> list[Issue]:
+    out = []
+    for sub, pattern in _host_patterns(step):
+        if "{" in pattern:
+            continue
+        if not inv.match(pattern):
+            out.append(
+                Issue(
+                    str(loaded.path),
+                    loaded.step_line(index, *sub),
+                    f"host pattern {pattern!r} matches no host in env {inv.env!r}",
+                    inv.suggest(pattern),
+                )
+            )
+    return out
+
+
+def _env_rules(loaded: LoadedRunbook, index: int, step: StepBase, inv: Inventory) -> list[Issue]:
+    out = []
+    file = str(loaded.path)
+    if isinstance(step, ApprovalStep) and step.approval.approvers < inv.min_approvers:
+        out.append(
+            Issue(
+                file,
+                loaded.step_line(index, "approval"),
+                f"approval asks for {step.approval.approvers} approver(s); env {inv.env!r} requires "
+                f"at least {inv.min_approvers}",
+                f"set approvers: {inv.min_approvers}",
+            )
+        )
+    if isinstance(step, ApprovalStep) and step.approval.exclude_initiator is False and inv.protected:
+        out.append(
+            Issue(
+                file,
+                loaded.step_line(index, "approval"),
+                f"env {inv.env!r} is protected: the initiator may not approve their own run",
+                "remove exclude_initiator: false",
+            )
+        )
+    if isinstance(step, K8sStep):
+        ctx = step.k8s.context
+        clusters = inv.clusters
+        if not clusters:
+            out.append(
+                Issue(
+                    file,
+                    loaded.step_line(index, "k8s"),
+                    f"env {inv.env!r} names no Kubernetes cluster",
+                    f"add golive_clusters: to inventory/{inv.env}/group_vars/all.yml",
+                )
+            )
+        elif ctx is not None and ctx not in clusters and "{" not in ctx:
+            near = difflib.get_close_matches(ctx, list(clusters), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(
+                Issue(
+                    file,
+                    loaded.step_line(index, "k8s", "context"),
+                    f"unknown cluster {ctx!r} in env {inv.env!r}",
+                    f"{hint}clusters: {', '.join(clusters)}",
+                )
+            )
+        elif ctx is None and len(clusters) > 1 and "default" not in clusters:
+            out.append(
+                Issue(
+                    file,
+                    loaded.step_line(index, "k8s"),
+                    f"env {inv.env!r} has several clusters and the step names none",
+                    f"set context: to one of {', '.join(clusters)}",
+                )
+            )
+    return out

@@ -1,0 +1,89 @@
+"""YAML loading that remembers where every value came from.
+
+PyYAML's composer already knows the line of each node; we keep a map from the path
+of a value (``("steps", 2, "ansible", "hosts")``) to its 1-based line, and report
+duplicate keys, which PyYAML would otherwise let the last one win silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from golive.errors import Issue
+
+__all__ = ["LineMap", "load_yaml"]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class LineMap:
+    file: str
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int | None:
+        """Line of the deepest prefix of ``path`` that exists in the document."""
+        for n in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:n]))
+            if line is not None:
+                return line
+        return None
+
+    def has(self, path: Path) -> bool:
+        return tuple(path) in self.lines
+
+
+def _walk(node: yaml.Node, path: Path, lmap: LineMap, issues: list[Issue]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                issues.append(
+                    Issue(
+                        lmap.file,
+                        line,
+                        f"duplicate key {key!r} (first at line {seen[key]})",
+                        "keep one of them; YAML would silently use the last",
+                    )
+                )
+            seen[key] = line
+            lmap.lines[(*path, key)] = line
+            _walk(value_node, (*path, key), lmap, issues)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lmap.lines[(*path, i)] = item.start_mark.line + 1
+            _walk(item, (*path, i), lmap, issues)
+
+
+def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
+    """Parse one YAML document; a syntax error becomes an Issue at its line."""
+    lmap = LineMap(file)
+    issues: list[Issue] = []
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, lmap, issues
+            lmap.lines[()] = node.start_mark.line + 1
+            _walk(node, (), lmap, issues)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        issues.append(
+            Issue(file, line, f"YAML syntax error: {problem}", "check indentation, quoting and colons around this line")
+        )
+        return None, lmap, issues
+    except yaml.YAMLError as exc:
+        issues.append(Issue(file, None, f"YAML error: {exc}", "make the file valid YAML"))
+        return None, lmap, issues
+    return data, lmap, issues
