@@ -113,6 +113,288 @@ def plan(
     render_plan(the_plan, console=out)
 
 
+def _load_lab_env(root: Path) -> None:
+    """Use the lab's Prefect server when it is up and nothing else is configured."""
+    lab_dir = Path(os.environ.get("GOLIVE_LAB_DIR") or root / ".golive" / "lab")
+    env_file = lab_dir / "env"
+    if "PREFECT_API_URL" in os.environ or not env_file.is_file():
+        return
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    url = values.get("PREFECT_API_URL")
+    if not url:
+        return
+    import httpx
+
+    try:
+        healthy = httpx.get(url.rstrip("/") + "/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if healthy:
+        os.environ["PREFECT_API_URL"] = url
+
+
+def _prefect_setup(root: Path, use_prefect: bool) -> None:
+    if not use_prefect:
+        return
+    _load_lab_env(root)
+    if "PREFECT_API_URL" not in os.environ:
+        err.print(
+            "no Prefect server configured (PREFECT_API_URL unset, lab not up): starting a temporary one, "
+            "which takes 7-14 s",
+            style="yellow",
+        )
+
+
+def _ask_rollback() -> bool:
+    if not sys.stdin.isatty():
+        err.print("interrupted: rolling back what was done", style="bold yellow")
+        return True
+    return typer.confirm("Interrupted. Roll back what was done?", default=True, err=True)
+
+
+def _exit_for(code: int, run_id: str) -> NoReturn:
+    from golive.report.live import explain_exit
+
+    (out if code == 0 else err).print(explain_exit(code, run_id))
+    raise typer.Exit(code)
+
+
+NoPrefect = Annotated[bool, typer.Option("--no-prefect", help="run without Prefect (no UI, no task runs)")]
+
+
+@app.command()
+def run(
+    runbook: Annotated[Path, typer.Argument(help="runbook YAML file")],
+    env: EnvOpt = None,
+    param: ParamOpt = None,
+    inventory: InvOpt = None,
+    no_prefect: NoPrefect = False,
+    as_user: Annotated[str | None, typer.Option("--as", help="who starts the run (default: OS user)")] = None,
+) -> None:
+    """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
+    from golive.context import prepare
+    from golive.engine.execute import Refused, execute_new, previous_from_history
+    from golive.report.live import LiveView
+
+    try:
+        params = parse_params(param)
+        first = prepare(runbook, env=env, params=params, inventory_path=inventory)
+        previous = previous_from_history(first.root, runbook=first.loaded.runbook.name, env=env)
+        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory, previous=previous)
+        ctx.plan()
+    except RunbookError as exc:
+        _fail_input(exc)
+    _prefect_setup(ctx.root, not no_prefect)
+    view = LiveView(console=err)
+    try:
+        handle, code = execute_new(
+            ctx,
+            use_prefect=not no_prefect,
+            listener=view.on_event,
+            ask_rollback=_ask_rollback,
+            initiator=as_user,
+            on_started=lambda h: err.print(f"run {h.run_id}  journal {h.dir}/journal.jsonl"),
+        )
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    _exit_for(code, handle.run_id)
+
+
+RunArg = Annotated[str | None, typer.Argument(help="run id (or a unique prefix); default: the newest run")]
+ByOpt = Annotated[str | None, typer.Option("--as", help="your name (default: OS user)")]
+RootOpt = Annotated[Path, typer.Option("--root", help="project root holding runs/")]
+
+
+def _project(root: Path | None) -> Path:
+    from golive.inventory import find_project_root
+
+    return find_project_root(root or Path.cwd())
+
+
+@app.command()
+def status(
+    run_id: RunArg = None, root: RootOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Where a run is: steps, batches, failures, rollback, who approved."""
+    from golive.engine.execute import Refused, find_run, is_live
+    from golive.engine.state import fold
+    from golive.report.live import render_status
+
+    try:
+        handle = find_run(_project(root), run_id)
+    except Refused as exc:
+        err.print(str(exc), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    state = fold(handle.journal)
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(render_status(state, live=is_live(handle), as_dict=True), indent=2) + "\n")
+        return
+    render_status(state, live=is_live(handle), console=out)
+
+
+@app.command()
+def runs(root: RootOpt = Path("."), limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
+    """List recent runs, newest first."""
+    from golive.engine.journal import Journal, runs_dir
+    from golive.report.live import render_runs
+
+    base = runs_dir(_project(root))
+    journals = (
+        sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+        if base.is_dir()
+        else []
+    )
+    render_runs([Journal(p) for p in journals], console=out)
+
+
+@app.command()
+def resume(
+    run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None, no_prefect: NoPrefect = False
+) -> None:
+    """Continue a paused run, or restart a killed one from its journal (same runbook digest only)."""
+    from golive.engine.execute import Refused, execute_resume
+    from golive.report.live import LiveView
+
+    r = _project(root)
+    _prefect_setup(r, not no_prefect)
+    view = LiveView(console=err)
+    try:
+        handle, code, how = execute_resume(
+            r, run_id, use_prefect=not no_prefect, listener=view.on_event, ask_rollback=_ask_rollback, by=as_user
+        )
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except RunbookError as exc:
+        _fail_input(exc)
+    if how == "signalled":
+        out.print(f"run {handle.run_id}: asked the running process to resume")
+        return
+    _exit_for(code, handle.run_id)
+
+
+@app.command()
+def abort(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Roll a run back now (the live runner does it; a dead run is rolled back from its journal)."""
+    from golive.engine.execute import Refused, execute_abort
+
+    try:
+        handle, code, how = execute_abort(_project(root), run_id, by=as_user, reason=reason)
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    if how == "signalled":
+        out.print(f"run {handle.run_id}: abort requested; the runner rolls back now")
+        return
+    _exit_for(code, handle.run_id)
+
+
+def _control(action: str, run_id: str | None, root: Path, by: str | None, **fields: object) -> None:
+    from golive.engine.execute import Refused, find_run, send_control
+    from golive.engine.state import fold
+
+    try:
+        handle = find_run(_project(root), run_id)
+    except Refused as exc:
+        err.print(str(exc), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    state = fold(handle.journal)
+    if state.finished:
+        err.print(f"refused: run {handle.run_id} already finished ({state.status})", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    send_control(handle, action, by=by, **fields)
+    out.print(f"run {handle.run_id}: {action} sent")
+
+
+@app.command()
+def pause(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+    """Hold a running cutover at its next safe point until `golive resume`."""
+    _control("pause", run_id, root, as_user)
+
+
+@app.command()
+def promote(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+    """End the current bake now and go on (journaled with who)."""
+    _control("promote", run_id, root, as_user)
+
+
+@app.command()
+def approve(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+    digest: Annotated[str | None, typer.Option("--digest", help="the plan digest you reviewed")] = None,
+) -> None:
+    """Approve the approval step a run waits at (bound to the plan digest)."""
+    from golive.engine.approvals import approval_state, refusal
+    from golive.engine.execute import Refused, find_run, send_control
+    from golive.engine.runner import current_user
+
+    try:
+        handle = find_run(_project(root), run_id)
+    except Refused as exc:
+        err.print(str(exc), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    entries = handle.journal.read()
+    req = approval_state(entries)
+    request = req["request"]
+    if request is None:
+        err.print(f"refused: run {handle.run_id} is not waiting for an approval", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    by = as_user or current_user()
+    from golive.inventory import load_inventory
+
+    allowed = None
+    meta = entries[0]
+    if meta.get("env"):
+        try:
+            ctx_root = _project(root)
+            allowed = load_inventory(root=ctx_root, env=meta["env"]).approvers
+        except RunbookError:
+            allowed = None
+    why = refusal(
+        by=by,
+        digest=digest or request["digest"],
+        plan_digest=request["digest"],
+        initiator=request.get("initiator", ""),
+        exclude_initiator=bool(request.get("exclude_initiator")),
+        allowed=allowed,
+        already=req["accepted"],
+    )
+    if why:
+        handle.journal.append("approval_refused", run_id=handle.run_id, step=request["step"], by=by, reason=why)
+        err.print(f"refused: {why}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    send_control(handle, "approve", by=by, comment=comment, digest=digest or request["digest"], step=request["step"])
+    n = len(req["accepted"]) + 1
+    out.print(
+        f"run {handle.run_id}: approval by {by} sent ({n}/{request['approvers']}) for plan {request['digest'][:12]}"
+    )
+
+
+@app.command()
+def reject(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="why (journaled)")] = "",
+) -> None:
+    """Reject the approval a run waits at: the run rolls back."""
+    if not reason:
+        err.print("a rejection needs --reason TEXT", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    _control("reject", run_id, root, as_user, reason=reason)
+
+
 def _mount_lab() -> None:
     try:
         from golive.lab.cli import app as lab_app

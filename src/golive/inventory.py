@@ -98,7 +98,13 @@ class Inventory:
         raw = self._vars.get_vars(host=host, include_hostvars=False)
         templar = Templar(loader=self._loader, variables=raw)
         wanted = {k: v for k, v in raw.items() if k.startswith(("ansible_", "golive_")) or k in host.vars}
-        return {k: _plain(templar.template(v)) for k, v in wanted.items()}
+        out: dict[str, Any] = {}
+        for k, v in wanted.items():
+            try:
+                out[k] = _plain(templar.template(v))
+            except Exception:  # a var only a play can resolve (ansible_playbook_python): keep it raw
+                out[k] = _plain(v)
+        return out
 
     def connection(self, name: str) -> Connection:
         hv = self.host_vars(name)

@@ -51,11 +51,12 @@ def parse_runbook(text: str, *, file: str) -> LoadedRunbook:
     if issues and data is None:
         raise RunbookError(issues)
     if not isinstance(data, dict):
+        empty = data is None and not lmap.lines
         issues.append(
             Issue(
                 file,
                 lmap.line_of(()) or 1,
-                "a runbook is a mapping with name: and steps:",
+                "the runbook file is empty" if empty else "a runbook is a mapping with name: and steps:",
                 "start the file with name: <runbook name> and a steps: list",
             )
         )
@@ -84,6 +85,14 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
 # ---------------------------------------------------------------- locating pydantic errors
 
 
+def _child(node: Any, elem: str | int) -> tuple[bool, Any]:
+    if isinstance(node, dict) and elem in node:
+        return True, node[elem]
+    if isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
+        return True, node[elem]
+    return False, None
+
+
 def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
     """The path into the YAML data that a pydantic ``loc`` points at.
 
@@ -102,11 +111,8 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
         for elem, skip in zip(loc, skips, strict=False):
             if skip:
                 continue
-            if isinstance(node, dict) and elem in node:
-                node = node[elem]
-            elif isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
-                node = node[elem]
-            else:
+            found, node = _child(node, elem)
+            if not found:
                 ok = False
                 break
             path.append(elem)
@@ -122,10 +128,15 @@ def _unwrap(tp: Any) -> Any:
 
 
 def _union_members(tp: Any) -> list[Any]:
+    """Members of a union, with nested unions (``Rollback | None``) flattened."""
     tp = _unwrap(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return list(typing.get_args(tp))
-    return [tp]
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return [tp]
+    out: list[Any] = []
+    for member in typing.get_args(tp):
+        inner = _unwrap(member)
+        out.extend(_union_members(inner) if typing.get_origin(inner) in (typing.Union, types.UnionType) else [member])
+    return out
 
 
 def _tag_of(member: Any) -> str | None:
@@ -179,6 +190,8 @@ def _issue_from(err: ErrorDetails, *, data: Any, lmap: LineMap) -> Issue:
     line = lmap.line_of(path)
     etype = err["type"]
     msg = err["msg"].removeprefix("Value error, ")
+    if etype in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "Input should be a mapping of key: value"  # not pydantic's "instance of HttpExpect"
     if etype == "extra_forbidden":
         key = str(loc[-1])
         model = _model_at(loc)
@@ -219,7 +232,21 @@ def _issue_from(err: ErrorDetails, *, data: Any, lmap: LineMap) -> Issue:
     if etype == "value_error" and "; " in msg:
         what, fix = msg.split("; ", 1)
         return Issue(lmap.file, line, f"{_where(path, data)}: {what}", fix)
-    return Issue(lmap.file, line, f"{_where(path, data)}: {msg}", _fix_for(etype))
+    return Issue(lmap.file, line, f"{_where(path, data)}: {msg}{_got(etype, err.get('input'))}", _fix_for(etype))
+
+
+def _got(etype: str, value: Any) -> str:
+    """What was written instead, for type errors whose pydantic message omits it."""
+    if not etype.endswith(("_type", "_parsing")) or etype == "missing":
+        return ""
+    if isinstance(value, dict):
+        return ", got a mapping"
+    if isinstance(value, list):
+        return ", got a list"
+    if value is None:
+        return ", got nothing (null)"
+    text = repr(value)
+    return f", got {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _fix_for(etype: str) -> str:

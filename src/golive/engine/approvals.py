@@ -1,0 +1,124 @@
+"""Approvals: a second (and third) pair of eyes, bound to the plan digest.
+
+An approval is a control entry in the journal, written by ``golive approve`` from any
+terminal. The runner counts only approvals that pass ``refusal``: right digest, a
+person allowed in this env, not the initiator where that is excluded, one vote each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from golive.plan import PlannedStep
+from golive.runbook.models import ApprovalStep
+from golive.runbook.render import render
+
+if TYPE_CHECKING:
+    from golive.engine.runner import Runner
+
+__all__ = ["await_approval", "refusal"]
+
+POLL_S = 0.2
+
+
+def refusal(
+    *,
+    by: str,
+    digest: str | None,
+    plan_digest: str,
+    initiator: str,
+    exclude_initiator: bool,
+    allowed: list[str] | None,
+    already: list[str],
+) -> str | None:
+    """Why this approval does not count, or None when it does."""
+    if digest and digest != plan_digest:
+        return f"approval is for plan {digest[:12]}, this run executes plan {plan_digest[:12]}"
+    if exclude_initiator and by == initiator:
+        return f"{by} started this run and may not approve it (two-person rule)"
+    if allowed is not None and by not in allowed:
+        return f"{by} is not an approver for this environment (approvers: {', '.join(allowed)})"
+    if by in already:
+        return f"{by} has already approved; a second approval must come from someone else"
+    return None
+
+
+def await_approval(runner: Runner, *, step: ApprovalStep, planned: PlannedStep) -> None:
+    from golive.engine.runner import EXIT_REFUSED, Aborted
+
+    spec = planned.approval
+    assert spec is not None
+    ctx = runner._context(planned)
+    idx = planned.index
+    runner.record(
+        "approval_requested",
+        step=planned.id,
+        digest=runner.plan.digest,
+        approvers=spec.approvers,
+        exclude_initiator=spec.exclude_initiator,
+        initiator=runner.initiator,
+        timeout_s=spec.timeout_s,
+        message=render(step.approval.message, ctx) if step.approval.message else None,
+        next_steps=[s.id for s in runner.plan.steps[idx + 1 :]],
+        howto=f"golive approve {runner.run_id} --as NAME | golive reject {runner.run_id} --reason TEXT",
+    )
+    allowed = runner.svc.approvers()
+    accepted: list[str] = []
+    end = runner.svc.clock() + spec.timeout_s
+    while True:
+        runner._poll_controls()
+        if runner._abort:
+            raise Aborted(runner._abort)
+        for c in runner._take_controls("approve", "reject"):
+            by = str(c.get("by"))
+            if c["action"] == "reject":
+                runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
+                raise Aborted(
+                    f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=EXIT_REFUSED
+                )
+            why = refusal(
+                by=by,
+                digest=c.get("digest"),
+                plan_digest=runner.plan.digest,
+                initiator=runner.initiator,
+                exclude_initiator=spec.exclude_initiator,
+                allowed=allowed,
+                already=accepted,
+            )
+            if why:
+                runner.record("approval_refused", step=planned.id, by=by, reason=why)
+                continue
+            accepted.append(by)
+            runner.record(
+                "approval_accepted",
+                step=planned.id,
+                by=by,
+                comment=c.get("comment"),
+                count=len(accepted),
+                needed=spec.approvers,
+            )
+        if len(accepted) >= spec.approvers:
+            runner.record("approval_granted", step=planned.id, approvers=accepted)
+            return
+        if runner.svc.clock() >= end:
+            runner.record("approval_timed_out", step=planned.id, on_timeout=spec.on_timeout)
+            raise Aborted(
+                f"approval timed out after {spec.timeout_s:g}s ({spec.on_timeout})",
+                rollback=spec.on_timeout == "reject",
+                exit_code=EXIT_REFUSED,
+            )
+        runner.svc.sleep(POLL_S)
+
+
+def approval_state(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The open approval request of a run, if any, and who approved it so far."""
+    request: dict[str, Any] | None = None
+    accepted: list[str] = []
+    for e in entries:
+        if e["event"] == "approval_requested":
+            request, accepted = e, []
+        elif e["event"] == "approval_accepted" and request:
+            accepted.append(e["by"])
+        elif e["event"] in ("approval_granted", "approval_rejected", "approval_timed_out"):
+            request = None
+    return {"request": request, "accepted": accepted}

@@ -1,0 +1,328 @@
+"""Starting, resuming and steering runs: locks, run directories, Prefect, the runner.
+
+``golive run`` and the Prefect flow entrypoint both come through ``execute_new``;
+``golive resume``/``abort``/``approve``... come through the functions below, which talk
+to a live runner by appending control entries to its journal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from golive.context import RunContext, prepare
+from golive.engine.journal import Journal, runs_dir
+from golive.engine.runner import EXIT_REFUSED, Runner, current_user
+from golive.engine.state import RunState, fold
+
+__all__ = ["RunHandle", "execute_new", "execute_resume", "find_run", "is_live", "new_run_id", "send_control"]
+
+log = structlog.get_logger(__name__)
+
+
+class Refused(Exception):
+    """The run may not start or go on (lock held, digest changed, finished); exit 4."""
+
+
+def new_run_id(name: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    short = "".join(c if c.isalnum() or c == "-" else "-" for c in name.lower())[:32].strip("-")
+    return f"{stamp}-{short}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class RunHandle:
+    run_id: str
+    dir: Path
+
+    @property
+    def journal(self) -> Journal:
+        return Journal(self.dir / "journal.jsonl")
+
+
+def find_run(root: Path, run_id: str | None) -> RunHandle:
+    base = runs_dir(root)
+    if run_id is None:
+        runs = (
+            sorted((p for p in base.glob("*/journal.jsonl")), key=lambda p: p.stat().st_mtime) if base.is_dir() else []
+        )
+        if not runs:
+            raise Refused(f"no runs under {base}")
+        return RunHandle(runs[-1].parent.name, runs[-1].parent)
+    d = base / run_id
+    if not (d / "journal.jsonl").exists():
+        matches = [p.parent for p in base.glob(f"{run_id}*/journal.jsonl")] if base.is_dir() else []
+        if len(matches) == 1:
+            return RunHandle(matches[0].name, matches[0])
+        raise Refused(f"no run {run_id!r} under {base}")
+    return RunHandle(run_id, d)
+
+
+@contextmanager
+def _flock(path: Path, what: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise Refused(f"{what} is held by {holder or 'another process'}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def is_live(handle: RunHandle) -> bool:
+    """True while a runner process holds the run's lock."""
+    path = handle.dir / "lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def send_control(handle: RunHandle, action: str, *, by: str | None = None, **fields: Any) -> dict[str, Any]:
+    return handle.journal.append("control", run_id=handle.run_id, action=action, by=by or current_user(), **fields)
+
+
+# ------------------------------------------------------------------ Prefect
+
+
+def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    return task(fn, name=name, task_run_name=name, persist_result=False, cache_policy=NO_CACHE)()  # type: ignore[call-overload]
+
+
+def _run_in_flow(run_id: str, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
+    if not use_prefect:
+        return body()
+    from golive.engine.flow import run_as_flow
+
+    return run_as_flow(run_id=run_id, body=body, flow_name=flow_name)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def _runner(
+    ctx: RunContext,
+    *,
+    handle: RunHandle,
+    use_prefect: bool,
+    listener: Callable[[dict[str, Any]], None] | None,
+    ask_rollback: Callable[[], bool] | None,
+    initiator: str | None,
+) -> Runner:
+    from golive.engine.services import build_services
+
+    cancel = threading.Event()
+    k8s = None
+    if (
+        (ctx.inventory is not None
+        and any(s.kind == "k8s" for s in ctx.loaded.runbook.steps))
+        or any(getattr(c, "kind", "") == "k8s" for s in ctx.loaded.runbook.steps for c in s.verify)
+    ):
+        from golive.drivers.k8s import K8sService
+
+        k8s = K8sService(inventory=ctx.inventory)
+    services = build_services(
+        inventory=ctx.inventory,
+        work_dir=handle.dir / "work",
+        task=prefect_task if use_prefect else None,
+        cancel=cancel,
+        k8s=k8s,
+        ask_rollback=ask_rollback,
+    )
+    return Runner(
+        plan=ctx.plan(),
+        runbook=ctx.loaded.runbook,
+        journal=handle.journal,
+        services=services,
+        root=ctx.root,
+        run_id=handle.run_id,
+        initiator=initiator,
+        listener=listener,
+    )
+
+
+def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[str, Any]:
+    """Params of the last run of this runbook in this env that succeeded: what is live now."""
+    base = runs_dir(root)
+    if not base.is_dir():
+        return {}
+    for path in sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
+        st = fold(Journal(path))
+        if st.meta.get("runbook") == runbook and st.meta.get("env") == env and st.status == "succeeded":
+            return dict(st.meta.get("params", {}))
+    return {}
+
+
+def execute_new(
+    ctx: RunContext,
+    *,
+    use_prefect: bool = True,
+    listener: Callable[[dict[str, Any]], None] | None = None,
+    ask_rollback: Callable[[], bool] | None = None,
+    initiator: str | None = None,
+    on_started: Callable[[RunHandle], None] | None = None,
+) -> tuple[RunHandle, int]:
+    name = ctx.loaded.runbook.name
+    run_id = new_run_id(name)
+    handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
+    handle.dir.mkdir(parents=True, exist_ok=True)
+    env_lock = runs_dir(ctx.root) / ".locks" / f"{ctx.env or 'none'}.lock"
+    try:
+        with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {run_id}"):
+            runner = _runner(
+                ctx,
+                handle=handle,
+                use_prefect=use_prefect,
+                listener=listener,
+                ask_rollback=ask_rollback,
+                initiator=initiator,
+            )
+            if on_started:
+                on_started(handle)
+            code = _run_in_flow(run_id, runner.start, use_prefect=use_prefect, flow_name=name)
+    except Refused:
+        handle.journal.append("run_refused", run_id=run_id, reason="env lock held")
+        raise
+    return handle, code
+
+
+def execute_resume(
+    root: Path,
+    run_id: str | None,
+    *,
+    use_prefect: bool = True,
+    listener: Callable[[dict[str, Any]], None] | None = None,
+    ask_rollback: Callable[[], bool] | None = None,
+    by: str | None = None,
+) -> tuple[RunHandle, int, str]:
+    """Resume a paused live run (a control entry) or restart a dead one from its journal."""
+    handle = find_run(root, run_id)
+    state = fold(handle.journal)
+    if state.finished:
+        raise Refused(f"run {handle.run_id} already finished: {state.status} (exit {state.exit_code})")
+    if is_live(handle):
+        send_control(handle, "resume", by=by)
+        return handle, 0, "signalled"
+    ctx, previous_digest = _context_from(state, handle)
+    plan = ctx.plan()
+    if plan.digest != previous_digest:
+        handle.journal.append(
+            "resume_refused",
+            run_id=handle.run_id,
+            reason="runbook digest changed",
+            was=previous_digest,
+            now=plan.digest,
+        )
+        raise Refused(
+            f"the runbook or its inputs changed since run {handle.run_id} started "
+            f"(plan {previous_digest[:12]} -> {plan.digest[:12]}); start a new run instead"
+        )
+    env_lock = runs_dir(root) / ".locks" / f"{ctx.env or 'none'}.lock"
+    with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {handle.run_id}"):
+        runner = _runner(
+            ctx,
+            handle=handle,
+            use_prefect=use_prefect,
+            listener=listener,
+            ask_rollback=ask_rollback,
+            initiator=state.meta.get("initiator"),
+        )
+        code = _run_in_flow(
+            handle.run_id,
+            lambda: runner.resume(state, by=by or current_user()),
+            use_prefect=use_prefect,
+            flow_name=ctx.loaded.runbook.name,
+        )
+    return handle, code, "resumed"
+
+
+def execute_abort(
+    root: Path, run_id: str | None, *, by: str | None = None, reason: str = "", use_prefect: bool = False
+) -> tuple[RunHandle, int, str]:
+    handle = find_run(root, run_id)
+    state = fold(handle.journal)
+    if state.finished:
+        raise Refused(f"run {handle.run_id} already finished: {state.status}")
+    if is_live(handle):
+        send_control(handle, "abort", by=by, reason=reason)
+        return handle, 0, "signalled"
+    ctx, _ = _context_from(state, handle)
+    with _flock(handle.dir / "lock", f"run {handle.run_id}"):
+        runner = _runner(
+            ctx,
+            handle=handle,
+            use_prefect=use_prefect,
+            listener=None,
+            ask_rollback=None,
+            initiator=state.meta.get("initiator"),
+        )
+        runner.units = state.pending_units()
+        runner._control_seq = state.last_seq
+        send_control(handle, "abort", by=by, reason=reason)
+        ok = runner.rollback(f"aborted by {by or current_user()}")
+        code = 1 if ok else 3
+        runner.record(
+            "run_finished",
+            status="rolled_back" if ok else "rollback_failed",
+            exit_code=code,
+            reason="aborted while no runner was alive",
+        )
+    return handle, code, "rolled back"
+
+
+def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
+    meta = state.meta
+    declared_previous = meta.get("previous", {})
+    ctx = prepare(
+        Path(meta["file"]),
+        env=meta.get("env"),
+        params=_cli_params(meta),
+        inventory_path=None,
+        previous=declared_previous,
+    )
+    return ctx, str(meta["digest"])
+
+
+def _cli_params(meta: dict[str, Any]) -> dict[str, Any]:
+    return dict(meta.get("cli_params", meta.get("params", {})))
+
+
+def wait_for_state(handle: RunHandle, predicate: Callable[[RunState], bool], *, timeout: float) -> RunState:
+    """Poll a run's journal until ``predicate`` holds (bounded by ``timeout``)."""
+    end = time.monotonic() + timeout
+    while True:
+        st = fold(handle.journal)
+        if predicate(st) or time.monotonic() > end:
+            return st
+        time.sleep(0.1)
+
+
+__all__ += ["EXIT_REFUSED", "Refused", "execute_abort", "previous_from_history", "wait_for_state"]

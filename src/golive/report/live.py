@@ -1,0 +1,186 @@
+"""What a person sees while a run goes and after: event lines, status, the run list."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from golive.engine.journal import Journal
+from golive.engine.state import RunState, fold
+
+__all__ = ["LiveView", "explain_exit", "render_runs", "render_status"]
+
+EXIT_TEXT = {
+    0: "succeeded",
+    1: "failed and rolled back: every change was undone",
+    2: "bad input: nothing was executed",
+    3: "ROLLBACK FAILED OR INCOMPLETE: a human must act now",
+    4: "refused (lock, approval rejected or timed out, digest changed)",
+    130: "interrupted: the journal says where",
+}
+
+
+def explain_exit(code: int, run_id: str) -> str:
+    text = EXIT_TEXT.get(code, "ended")
+    return f"run {run_id}: exit {code}, {text}.  See: golive status {run_id}"
+
+
+class LiveView:
+    """Turns journal entries into one line each; colour on a TTY, plain text otherwise."""
+
+    def __init__(self, *, console: Console) -> None:
+        self.console = console
+        self.t0 = time.monotonic()
+
+    def on_event(self, e: dict[str, Any]) -> None:
+        line = self.format(e)
+        if line is not None:
+            text, style = line
+            self.console.print(f"[{time.monotonic() - self.t0:7.1f}s] {text}", style=style, markup=False)
+
+    @staticmethod
+    def format(e: dict[str, Any]) -> tuple[str, str] | None:
+        ev = e["event"]
+        step = e.get("step")
+        batch = f" batch {e['batch']}" if e.get("batch") is not None else ""
+        if ev == "run_started":
+            return f"start {e['runbook']} env={e.get('env')} plan {e['digest'][:12]} by {e['initiator']}", "bold"
+        if ev == "step_started":
+            return f"step {step} ({e.get('kind')})", "bold cyan"
+        if ev == "batch_started":
+            return f"  {step}{batch}: {', '.join(e['hosts'])}", "cyan"
+        if ev == "action_result":
+            hosts = e.get("hosts", {})
+            bad = [h for h, r in hosts.items() if not r.get("ok")]
+            what = "rollback action" if e.get("rollback") else "applied"
+            if bad:
+                detail = "; ".join(f"{h}: {hosts[h].get('message') or 'failed'}" for h in bad)
+                return f"  {step}{batch}: {what}, FAILED on {len(bad)}/{len(hosts)}: {detail}", "red"
+            return f"  {step}{batch}: {what} on {len(hosts)} host(s)", ""
+        if ev == "check_result":
+            where = f" {e['host']}" if e.get("host") else ""
+            style = {"pass": "green", "fail": "bold red"}.get(e["outcome"], "yellow")
+            return (
+                f"    {e['check']}{where}: {e['outcome'].upper()} observed {e['observed']} (limit {e['limit']})",
+                style,
+            )
+        if ev == "gate_passed":
+            return f"  gate passed: {step}{batch} ({e.get('measurements')} measurements)", "green"
+        if ev == "gate_failed":
+            return f"  GATE {e['outcome'].upper()}: {step}{batch}: {e['reason']}", "bold red"
+        if ev in ("bake_started", "bake_done", "bake_promoted"):
+            what = {
+                "bake_started": f"baking {e.get('seconds', 0):g}s",
+                "bake_done": f"bake {e.get('how')}",
+                "bake_promoted": f"promoted by {e.get('by')}",
+            }[ev]
+            return f"  {step}{batch}: {what}", ""
+        if ev == "hosts_tolerated":
+            return (
+                f"  {step}{batch}: tolerating failed host(s) {', '.join(e['hosts'])} (max_fail {e['max_fail']})",
+                "yellow",
+            )
+        if ev == "step_done":
+            return f"step {step} done", "green"
+        if ev == "step_failed":
+            return f"STEP {step}{batch} FAILED: {e['reason']}", "bold red"
+        if ev == "paused":
+            return f"PAUSED: {e['reason']} -> {e.get('howto')}", "bold yellow"
+        if ev == "unpaused":
+            return f"resumed by {e.get('by')}", "yellow"
+        if ev == "approval_requested":
+            return (
+                f"WAITING FOR APPROVAL ({e['approvers']} approver(s)) of plan {e['digest'][:12]}; next: "
+                f"{', '.join(e['next_steps'])} -> {e['howto']}",
+                "bold magenta",
+            )
+        if ev in ("approval_accepted", "approval_refused", "approval_granted", "approval_rejected"):
+            who = e.get("by") or ", ".join(e.get("approvers", []))
+            return f"  {ev.replace('_', ' ')}: {who} {e.get('reason') or e.get('comment') or ''}".rstrip(), "magenta"
+        if ev == "rollback_started":
+            return f"ROLLBACK ({e['reason']}): {' -> '.join(e['units']) or 'nothing to undo'}", "bold yellow"
+        if ev == "compensation_done":
+            return f"  restored: {e['unit']}", "yellow"
+        if ev == "compensation_failed":
+            return f"  compensation {e['unit']} failed (attempt {e['attempt']}): {e['error']}", "bold red"
+        if ev == "rollback_failed":
+            return (
+                f"ROLLBACK FAILED: restored {e['restored'] or 'nothing'}; NOT restored: {e['not_restored']} "
+                f"({e['reason']})",
+                "bold white on red",
+            )
+        if ev == "rollback_done":
+            return f"rollback complete: {len(e['restored'])} compensation(s) ran", "bold yellow"
+        if ev == "notified":
+            return f"notice: {e['message']}", "blue"
+        if ev == "run_finished":
+            style = "bold green" if e["exit_code"] == 0 else "bold red"
+            return f"run {e['status']} (exit {e['exit_code']})", style
+        return None
+
+
+def _status_dict(state: RunState, *, live: bool) -> dict[str, Any]:
+    return {
+        "run_id": state.run_id,
+        "runbook": state.meta.get("runbook"),
+        "env": state.meta.get("env"),
+        "status": state.status,
+        "live": live,
+        "exit_code": state.exit_code,
+        "digest": state.meta.get("digest"),
+        "initiator": state.meta.get("initiator"),
+        "current_step": state.current,
+        "failure": state.failure,
+        "steps": {
+            k: {"status": v.status, "batches_done": v.batches_done, "failed_hosts": v.failed_hosts}
+            for k, v in state.steps.items()
+        },
+        "compensated": state.compensated,
+        "not_restored": state.not_restored,
+        "pending_undo": [u.name for u in state.pending_units()],
+    }
+
+
+def render_status(
+    state: RunState, *, live: bool, console: Console | None = None, as_dict: bool = False
+) -> dict[str, Any]:
+    data = _status_dict(state, live=live)
+    if as_dict or console is None:
+        return data
+    console.print(
+        f"[bold]{state.run_id}[/]  {data['runbook']} env={data['env']}  status=[bold]{state.status}[/]"
+        f"{' (process alive)' if live else ''}  exit={state.exit_code}"
+    )
+    table = Table()
+    for col in ("step", "status", "batches done", "failed hosts"):
+        table.add_column(col)
+    for name, st in state.steps.items():
+        table.add_row(name, st.status, ",".join(map(str, st.batches_done)) or "-", ", ".join(st.failed_hosts) or "-")
+    console.print(table)
+    if state.failure:
+        console.print(f"failure: {state.failure}", style="red", markup=False)
+    if state.compensated:
+        console.print(f"restored: {', '.join(state.compensated)}", markup=False)
+    if state.not_restored:
+        console.print(f"NOT RESTORED: {', '.join(state.not_restored)}", style="bold white on red", markup=False)
+    return data
+
+
+def render_runs(journals: list[Journal], *, console: Console) -> None:
+    table = Table()
+    for col in ("run", "runbook", "env", "status", "exit", "by"):
+        table.add_column(col)
+    for j in journals:
+        st = fold(j)
+        table.add_row(
+            st.run_id or j.run_dir.name,
+            str(st.meta.get("runbook")),
+            str(st.meta.get("env")),
+            st.status,
+            str(st.exit_code if st.exit_code is not None else "-"),
+            str(st.meta.get("initiator")),
+        )
+    console.print(table)
