@@ -251,7 +251,7 @@ def _compensation_units(step: PlannedStep) -> list[str]:
     """Compensation task names that undo this whole step, newest first."""
     if step.rollback.kind in ("none", "nothing-to-undo"):
         return []
-    if step.batches:
+    if len(step.batches) > 1:
         return [f"rollback:{step.id}[batch {b.index}]" for b in reversed(step.batches)]
     return [f"rollback:{step.id}"]
 

@@ -141,10 +141,8 @@ def _runner(
 
     cancel = threading.Event()
     k8s = None
-    if (
-        (ctx.inventory is not None
-        and any(s.kind == "k8s" for s in ctx.loaded.runbook.steps))
-        or any(getattr(c, "kind", "") == "k8s" for s in ctx.loaded.runbook.steps for c in s.verify)
+    if (ctx.inventory is not None and any(s.kind == "k8s" for s in ctx.loaded.runbook.steps)) or any(
+        getattr(c, "kind", "") == "k8s" for s in ctx.loaded.runbook.steps for c in s.verify
     ):
         from golive.drivers.k8s import K8sService
 

@@ -379,18 +379,24 @@ class Runner:
         assert isinstance(step, AnsibleStep | SshStep)
         failed = self.failed_hosts.setdefault(planned.id, set())
         skip = self._skip_batches.pop(planned.id, 0)
+        single = len(planned.batches) == 1
         for batch in planned.batches:
             if batch.index <= skip:
                 continue
             self._check_abort()
             run_batch = functools.partial(self._run_batch, step, planned, batch.index, list(batch.hosts), failed)
-            self.svc.task(f"{planned.id}[batch {batch.index}]", run_batch)
+            if single:
+                run_batch()  # the step's own task run is the batch
+            else:
+                self.svc.task(f"{planned.id}[batch {batch.index}]", run_batch)
 
     def _run_batch(
         self, step: AnsibleStep | SshStep, planned: PlannedStep, index: int, hosts: list[str], failed: set[str]
     ) -> None:
-        self.record("batch_started", step=planned.id, batch=index, hosts=hosts)
-        self.units.append(Unit(planned.id, index, tuple(hosts)))
+        unit_batch = index if len(planned.batches) > 1 else None
+        self.record("batch_started", step=planned.id, batch=index, hosts=hosts, unit_batch=unit_batch)
+        unit = Unit(planned.id, unit_batch, tuple(hosts))
+        self.units.append(unit)
         context = self._context(planned, batch={"index": index, "hosts": hosts})
         result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
         self.record(
@@ -398,11 +404,16 @@ class Runner:
             step=planned.id,
             batch=index,
             ok=result.ok,
+            unit=unit.name,
             hosts={
                 h: {"ok": r.ok, "changed": r.changed, "unreachable": r.unreachable, "message": r.message}
                 for h, r in result.results.items()
             },
         )
+        # A host we never reached was not changed, so there is nothing on it to undo.
+        unreached = {h for h, r in result.results.items() if r.unreachable}
+        if unreached:
+            self.units[-1] = Unit(unit.step, unit.batch, tuple(h for h in hosts if h not in unreached))
         failed |= set(result.failed_hosts)
         if len(failed) > planned.max_fail:
             raise StepFailed(

@@ -87,9 +87,15 @@ def fold(journal: Journal) -> RunState:
             st.steps[step].started = e["ts"]
             st.current = step
         elif ev == "batch_started":
-            unit = Unit(step, e["batch"], tuple(e.get("hosts", [])))
-            if unit not in st.units:
+            unit = Unit(step, e.get("unit_batch", e["batch"]), tuple(e.get("hosts", [])))
+            if unit.name not in [u.name for u in st.units]:
                 st.units.append(unit)
+        elif ev == "action_result" and not e.get("rollback") and e.get("unit"):
+            unreached = {h for h, r in e.get("hosts", {}).items() if r.get("unreachable")}
+            st.units = [
+                Unit(u.step, u.batch, tuple(h for h in u.hosts if h not in unreached)) if u.name == e["unit"] else u
+                for u in st.units
+            ]
         elif ev == "unit_applied":
             unit = Unit(step, None, tuple(e.get("hosts", [])))
             if unit not in st.units:
