@@ -114,29 +114,38 @@ def plan(
 
 
 def _load_lab_env(root: Path) -> None:
-    """Use the lab's Prefect server when it is up and nothing else is configured."""
+    """Take the lab's settings (GOLIVE_*, and its Prefect server when it answers) unless already set."""
     lab_dir = Path(os.environ.get("GOLIVE_LAB_DIR") or root / ".golive" / "lab")
     env_file = lab_dir / "env"
-    if "PREFECT_API_URL" in os.environ or not env_file.is_file():
+    if not env_file.is_file():
         return
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    for key, value in values.items():
+        if key.startswith("GOLIVE_"):
+            os.environ.setdefault(key, value)
     url = values.get("PREFECT_API_URL")
-    if not url:
+    if not url or "PREFECT_API_URL" in os.environ:
         return
+    import time
+
     import httpx
 
-    try:
-        healthy = httpx.get(url.rstrip("/") + "/health", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
-    if healthy:
-        os.environ["PREFECT_API_URL"] = url
+    # The lab starts its Prefect server without waiting for it (5-12 s); wait for it here, bounded.
+    deadline = time.monotonic() + 25.0
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url.rstrip("/") + "/health", timeout=1.0).status_code == 200:
+                os.environ["PREFECT_API_URL"] = url
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
 
 
 def _prefect_setup(root: Path, use_prefect: bool) -> None:
+    _load_lab_env(root)
     if not use_prefect:
         return
-    _load_lab_env(root)
     if "PREFECT_API_URL" not in os.environ:
         err.print(
             "no Prefect server configured (PREFECT_API_URL unset, lab not up): starting a temporary one, "
@@ -176,6 +185,7 @@ def run(
     from golive.engine.execute import Refused, execute_new, previous_from_history
     from golive.report.live import LiveView
 
+    _prefect_setup(Path.cwd() if inventory else _project(runbook.parent), not no_prefect)
     try:
         params = parse_params(param)
         first = prepare(runbook, env=env, params=params, inventory_path=inventory)
@@ -184,7 +194,6 @@ def run(
         ctx.plan()
     except RunbookError as exc:
         _fail_input(exc)
-    _prefect_setup(ctx.root, not no_prefect)
     view = LiveView(console=err)
     try:
         handle, code = execute_new(

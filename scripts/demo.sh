@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The demo: a lab on this machine, a plan, a good release, a bad release that rolls back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+G=.venv/bin/golive
+export GOLIVE_LAB_DIR="${GOLIVE_LAB_DIR:-$PWD/.golive/lab}"
+
+echo "== lab up (10 sshd hosts, Prometheus, Kubernetes API emulator, Prefect server)"
+$G lab up --hosts 10
+$G lab status
+
+echo "== plan: what the release will do, batch by batch, and how it would roll back"
+$G plan runbooks/rolling-demo.yml -e lab -p version=v2
+
+echo "== release v2 in grey stages (expected: success)"
+$G run runbooks/rolling-demo.yml -e lab -p version=v2
+
+echo "== release v2-bad (slow health, 5xx): the gate fails in batch 1 and golive rolls back"
+set +e
+$G run runbooks/rolling-demo.yml -e lab -p version=v2-bad
+rc=$?
+set -e
+if [ "$rc" -ne 1 ]; then
+    echo "demo: expected exit 1 (failed and rolled back) from the bad release, got $rc" >&2
+    exit 1
+fi
+
+$G runs --limit 5
+prefect_ui=$(sed -n 's#^PREFECT_API_URL=\(.*\)/api$#\1#p' "$GOLIVE_LAB_DIR/env" 2>/dev/null || true)
+cat <<TXT
+
+Where to look:
+  journals:   runs/<run id>/journal.jsonl   (golive status <run id>, golive runs)
+  Prefect UI: ${prefect_ui:-"(lab Prefect server not running)"}  (flow runs named by run id, task runs by step id)
+  the lab:    golive lab status;  golive lab down  stops every process it started
+TXT
