@@ -1,0 +1,50 @@
+"""Loopback address pools for pod IPs and service cluster IPs."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+
+POD_NETWORK = "127.1.0.0/16"
+SERVICE_NETWORK = "127.2.0.0/16"
+
+
+class IpPool:
+    """Hands out addresses of a loopback network round-robin, so a freed address rests a while."""
+
+    def __init__(self, network: str) -> None:
+        self._network = ipaddress.IPv4Network(network)
+        if not self._network.is_loopback:
+            raise ValueError(f"{network} is not a loopback network")
+        self._hosts = [str(ip) for ip in self._network.hosts() if int(ip) & 0xFF not in (0, 255)]
+        self._used: set[str] = set()
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def allocate(self) -> str:
+        with self._lock:
+            for offset in range(len(self._hosts)):
+                candidate = self._hosts[(self._next + offset) % len(self._hosts)]
+                if candidate not in self._used:
+                    self._used.add(candidate)
+                    self._next = (self._next + offset + 1) % len(self._hosts)
+                    return candidate
+        raise RuntimeError(f"address pool {self._network} is exhausted")
+
+    def reserve(self, address: str) -> bool:
+        """Claim a specific address; False when it is outside the pool or taken."""
+        with self._lock:
+            if not self.contains(address) or address in self._used:
+                return False
+            self._used.add(address)
+            return True
+
+    def release(self, address: str | None) -> None:
+        with self._lock:
+            self._used.discard(address or "")
+
+    def contains(self, address: str) -> bool:
+        try:
+            return ipaddress.IPv4Address(address) in self._network
+        except ValueError:
+            return False
