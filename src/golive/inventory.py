@@ -212,6 +212,7 @@ def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Invento
         )
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
+    os.environ.setdefault("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager

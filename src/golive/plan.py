@@ -247,9 +247,21 @@ def _step_hosts(step: StepBase, inventory: Inventory | None) -> list[str]:
     return inventory.match(pattern)
 
 
+def _path(units: list[str]) -> tuple[list[str], list[str]]:
+    """Split a newest-first undo list where the engine must stop: at a step with no rollback.
+
+    The runner does not undo older steps on top of a state it could not restore, so that
+    step and everything older are left for a human (exit 3).
+    """
+    for i, unit in enumerate(units):
+        if unit.endswith(" (no rollback)"):
+            return units[:i], units[i:]
+    return units, []
+
+
 def _compensation_units(step: PlannedStep) -> list[str]:
     """Compensation task names that undo this whole step, newest first."""
-    if step.rollback.kind in ("none", "nothing-to-undo"):
+    if step.rollback.kind in ("none", "nothing-to-undo", "missing"):
         return []
     if len(step.batches) > 1:
         return [f"rollback:{step.id}[batch {b.index}]" for b in reversed(step.batches)]
@@ -297,7 +309,7 @@ def build_plan(
     rb = loaded.runbook
     history = history or {}
     planned: list[PlannedStep] = []
-    done_units: list[tuple[str, list[str], list[str]]] = []  # (step id, units, not-undone labels)
+    done_units: list[tuple[str, list[str]]] = []  # (step id, its compensations newest first)
     for index, step in enumerate(rb.steps):
         hosts = _step_hosts(step, inventory)
         batches: list[Batch] = []
@@ -340,22 +352,16 @@ def build_plan(
             rollback=rollback,
             estimate_s=_estimate(step, batches=batches, gates=gates, history=history),
         )
-        earlier = [u for _, units, _ in reversed(done_units) for u in units]
-        not_undone = [lbl for _, _, labels in reversed(done_units) for lbl in labels]
+        own = _compensation_units(base) if step.changes_state else []
         failure_points = []
-        if batches:
-            own = _compensation_units(base)
-            for b in batches:
-                mine = own[len(batches) - b.index :]
-                failure_points.append(
-                    FailurePoint(at=f"batch {b.index}", compensations=mine + earlier, not_undone=not_undone)
-                )
-        else:
-            mine = _compensation_units(base) if step.changes_state else []
-            failure_points.append(FailurePoint(at="step", compensations=mine + earlier, not_undone=not_undone))
+        for at, count in [(f"batch {b.index}", b.index) for b in batches] if batches else [("step", 1)]:
+            mine = own[len(own) - count :] if len(own) > 1 else own
+            if rollback.kind == "missing":
+                mine = [f"{step.id} (no rollback)"]
+            compensations, not_undone = _path(mine + [u for _, units in reversed(done_units) for u in units])
+            failure_points.append(FailurePoint(at=at, compensations=compensations, not_undone=not_undone))
         planned.append(base.model_copy(update={"on_failure": failure_points}))
-        missing = [f"{step.id} (no rollback)"] if rollback.kind == "missing" else []
-        done_units.append((step.id, _compensation_units(base), missing))
+        done_units.append((step.id, [f"{step.id} (no rollback)"] if rollback.kind == "missing" else own))
     payload = {
         "schema_version": PLAN_SCHEMA_VERSION,
         "runbook": rb.model_dump(mode="json"),

@@ -36,7 +36,18 @@ class LineMap:
         return tuple(path) in self.lines
 
 
-def _walk(node: yaml.Node, path: Path, lmap: LineMap, issues: list[Issue]) -> None:
+class _Recursive(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__("recursive alias")
+        self.path = path
+
+
+def _walk(
+    node: yaml.Node, path: Path, lmap: LineMap, issues: list[Issue], parents: frozenset[int] = frozenset()
+) -> None:
+    if id(node) in parents:
+        raise _Recursive(path)
+    parents = parents | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -53,11 +64,11 @@ def _walk(node: yaml.Node, path: Path, lmap: LineMap, issues: list[Issue]) -> No
                 )
             seen[key] = line
             lmap.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), lmap, issues)
+            _walk(value_node, (*path, key), lmap, issues, parents)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lmap.lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), lmap, issues)
+            _walk(item, (*path, i), lmap, issues, parents)
 
 
 def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
@@ -77,13 +88,34 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        # A quote left open is found at the end of the file; where it opened is more useful.
+        if exc.problem_mark and exc.context_mark and exc.problem_mark.line >= len(text.splitlines()):
+            mark = exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or str(exc)
         issues.append(
             Issue(file, line, f"YAML syntax error: {problem}", "check indentation, quoting and colons around this line")
         )
         return None, lmap, issues
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        issues.append(
+            Issue(
+                file,
+                line,
+                f"YAML error: character {exc.character!r} is not allowed in YAML",
+                "remove control characters from the file",
+            )
+        )
+        return None, lmap, issues
+    except _Recursive as exc:
+        issues.append(
+            Issue(
+                file, lmap.line_of(exc.path), "YAML alias refers to the anchor it is in", "remove the recursive alias"
+            )
+        )
+        return None, lmap, issues
     except yaml.YAMLError as exc:
-        issues.append(Issue(file, None, f"YAML error: {exc}", "make the file valid YAML"))
+        issues.append(Issue(file, None, f"YAML error: {str(exc).splitlines()[0]}", "make the file valid YAML"))
         return None, lmap, issues
     return data, lmap, issues
