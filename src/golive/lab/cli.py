@@ -1,0 +1,178 @@
+"""``golive lab``: bring the lab up, look at it, break it on purpose, take it down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from golive.lab.lab import Lab, LabError, LabStatus
+
+app = typer.Typer(
+    help="Run the lab: sshd hosts, Prometheus, a Kubernetes API emulator and a Prefect "
+    "server on this machine's loopback.",
+    no_args_is_help=True,
+)
+fault_app = typer.Typer(help="Inject faults into the running lab (and clear them).", no_args_is_help=True)
+app.add_typer(fault_app, name="fault")
+
+console = Console()
+err = Console(stderr=True)
+
+DirOption = Annotated[
+    Path | None, typer.Option("--dir", help="Lab directory [default: $GOLIVE_LAB_DIR or .golive/lab]")
+]
+
+
+def _lab(lab_dir: Path | None) -> Lab:
+    try:
+        return Lab(lab_dir)
+    except LabError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def render_status(status: LabStatus) -> None:
+    if not status.components:
+        console.print(f"no lab in {status.dir}")
+        return
+    table = Table(title=f"lab {status.dir}")
+    for column in ("component", "pid", "running", "ready", "address", "detail"):
+        table.add_column(column)
+    for comp in status.components:
+        table.add_row(
+            comp.name,
+            str(comp.pid or "-"),
+            "[green]yes[/green]" if comp.running else "[red]no[/red]",
+            "[green]yes[/green]" if comp.ready else "[yellow]no[/yellow]",
+            comp.url or "",
+            comp.detail,
+        )
+    console.print(table)
+    for fault in status.faults:
+        console.print(f"[yellow]fault:[/yellow] {fault}")
+
+
+@app.command()
+def up(
+    hosts: Annotated[int | None, typer.Option("--hosts", help="Number of hosts [default: 10]")] = None,
+    lab_dir: DirOption = None,
+    prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Start a Prefect server")] = True,
+    traffic: Annotated[bool, typer.Option("--traffic/--no-traffic", help="Send demo traffic")] = True,
+    ip_base: Annotated[int | None, typer.Option("--ip-base", help="Hosts at 127.0.0.(BASE+i) [default: 10]")] = None,
+) -> None:
+    """Start the lab (or whatever of it is not running) and wait until it answers."""
+    lab = _lab(lab_dir)
+    try:
+        with console.status("starting the lab"):
+            lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=ip_base)
+    except (LabError, OSError) as exc:
+        raise _fail(exc) from exc
+    render_status(lab.status())
+    console.print(f"environment: [bold]set -a; . {lab.dir / 'env'}; set +a[/bold]")
+
+
+@app.command()
+def status(lab_dir: DirOption = None) -> None:
+    """Show each part of the lab, its PID and whether it answers."""
+    lab = _lab(lab_dir)
+    result = lab.status()
+    render_status(result)
+    if not result.up:
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(lab_dir: DirOption = None) -> None:
+    """Stop every process the lab started (by recorded PID)."""
+    lab = _lab(lab_dir)
+    left = lab.down()
+    if left:
+        err.print(f"[red]still running:[/red] {left}")
+        raise typer.Exit(1)
+    console.print("lab stopped")
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+    if not match:
+        raise typer.BadParameter(f"not a duration: {text!r} (try 2s, 500ms)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+
+
+def _run_fault(lab_dir: Path | None, action: str, **kwargs: object) -> None:
+    lab = _lab(lab_dir)
+    try:
+        getattr(lab, action)(**kwargs)
+    except (LabError, OSError) as exc:
+        raise _fail(exc) from exc
+    console.print(f"{action.replace('_', '-')} done")
+
+
+@fault_app.command("host-down")
+def host_down(host: str, lab_dir: DirOption = None) -> None:
+    """Stop the whole host: its sshd and every service in it."""
+    _run_fault(lab_dir, "host_down", name=host)
+
+
+@fault_app.command("host-up")
+def host_up(host: str, lab_dir: DirOption = None) -> None:
+    """Bring a host (or only its sshd) back."""
+    _run_fault(lab_dir, "host_up", name=host)
+
+
+@fault_app.command("sshd-stop")
+def sshd_stop(host: str, lab_dir: DirOption = None) -> None:
+    """Stop the host's sshd only; its services keep running."""
+    _run_fault(lab_dir, "sshd_stop", name=host)
+
+
+@fault_app.command("app-crash")
+def app_crash(host: str, lab_dir: DirOption = None) -> None:
+    """Kill the host's demo service (SIGKILL)."""
+    _run_fault(lab_dir, "app_crash", name=host)
+
+
+@fault_app.command("api-errors")
+def api_errors(
+    code: Annotated[int, typer.Option(help="HTTP status to answer with")] = 503,
+    count: Annotated[int, typer.Option(help="How many requests fail")] = 5,
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds for 429/503")] = 1.0,
+    lab_dir: DirOption = None,
+) -> None:
+    """Make the Kubernetes API fail the next COUNT requests with CODE."""
+    _run_fault(lab_dir, "api_errors", code=code, count=count, retry_after=retry_after)
+
+
+@fault_app.command("api-latency")
+def api_latency(delay: Annotated[str, typer.Argument(help="e.g. 2s or 500ms")], lab_dir: DirOption = None) -> None:
+    """Delay every Kubernetes API answer."""
+    _run_fault(lab_dir, "api_latency", seconds=_duration(delay))
+
+
+@fault_app.command("api-conflicts")
+def api_conflicts(
+    count: Annotated[int, typer.Option(help="How many writes fail with 409")] = 1, lab_dir: DirOption = None
+) -> None:
+    """Make the next COUNT writes to the Kubernetes API fail with 409 Conflict."""
+    _run_fault(lab_dir, "api_conflicts", count=count)
+
+
+@fault_app.command("clear")
+def clear(lab_dir: DirOption = None) -> None:
+    """Undo every fault."""
+    _run_fault(lab_dir, "clear")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,563 @@
+"""Lab orchestration: bring every part up, report on it, inject faults, take it all down.
+
+State lives in ``<labdir>/lab.json`` (see :class:`LabState`). Every process the lab
+starts is recorded there with its PID and kernel start time, and ``down`` stops exactly
+those. ``up`` on a running lab keeps what runs and starts only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import structlog
+from pydantic import BaseModel, Field
+
+from golive.lab import hosts as lab_hosts
+from golive.lab import prefect_server, process, prometheus
+
+log = structlog.get_logger(__name__)
+
+STATE_FILE = "lab.json"
+DEFAULT_HOSTS = 10
+PREFERRED_PORTS = {"prometheus": 9090, "kube": 6443, "prefect": 4200}
+EMULATOR_MODULE = "golive.lab.kube_emulator"
+
+
+class LabError(RuntimeError):
+    """The lab cannot do what was asked; the message says why."""
+
+
+class Proc(BaseModel):
+    pid: int | None = None
+    started: int | None = Field(default=None, description="kernel start time, guards against PID reuse")
+
+    def alive(self) -> bool:
+        return process.is_alive(self.pid, self.started)
+
+
+class HostState(Proc):
+    name: str
+    ip: str
+    port: int = lab_hosts.SSH_PORT
+    groups: list[str]
+
+    def spec(self) -> lab_hosts.HostSpec:
+        return lab_hosts.HostSpec(name=self.name, ip=self.ip, port=self.port, groups=tuple(self.groups))
+
+
+class ServiceState(Proc):
+    url: str | None = None
+    port: int | None = None
+
+
+class KubeState(ServiceState):
+    kubeconfig: str | None = None
+    skipped: str | None = None
+
+
+class LabState(BaseModel):
+    """Contents of ``<labdir>/lab.json``."""
+
+    dir: str
+    hosts: list[HostState]
+    prometheus: ServiceState = ServiceState()
+    kube: KubeState = KubeState()
+    prefect: ServiceState = ServiceState()
+    traffic: Proc = Proc()
+    inventory: str = ""
+    known_hosts: str = ""
+    ssh_key: str = ""
+    env_file: str = ""
+    faults: list[dict[str, object]] = []
+
+    def host(self, name: str) -> HostState:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise LabError(f"no host {name!r} in the lab; hosts: {', '.join(h.name for h in self.hosts)}")
+
+    def pids(self) -> list[int]:
+        """Every PID the lab recorded, for checks that they are all gone after ``down``."""
+        procs: list[Proc] = [*self.hosts, self.prometheus, self.kube, self.prefect, self.traffic]
+        return [p.pid for p in procs if p.pid]
+
+
+class ComponentStatus(BaseModel):
+    name: str
+    kind: str
+    pid: int | None
+    running: bool
+    ready: bool
+    url: str | None = None
+    detail: str = ""
+
+
+class LabStatus(BaseModel):
+    dir: str
+    up: bool
+    components: list[ComponentStatus]
+    faults: list[dict[str, object]] = []
+
+
+def default_lab_dir() -> Path:
+    """``$GOLIVE_LAB_DIR`` or ``<cwd>/.golive/lab``."""
+    env = os.environ.get("GOLIVE_LAB_DIR")
+    return Path(env).resolve() if env else (Path.cwd() / ".golive" / "lab").resolve()
+
+
+def load_state(lab_dir: Path | str | None = None) -> LabState | None:
+    """The recorded state of the lab in ``lab_dir``, or None when no lab was brought up there."""
+    path = Path(lab_dir or default_lab_dir()) / STATE_FILE
+    if not path.exists():
+        return None
+    return LabState.model_validate_json(path.read_text())
+
+
+def read_env(lab_dir: Path | str | None = None) -> dict[str, str]:
+    """The KEY=VALUE pairs of ``<labdir>/env`` (PREFECT_API_URL, KUBECONFIG, GOLIVE_LAB_DIR, ...)."""
+    path = Path(lab_dir or default_lab_dir()) / "env"
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def emulator_available() -> bool:
+    try:
+        return importlib.util.find_spec(f"{EMULATOR_MODULE}.__main__") is not None
+    except ImportError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(preferred: int) -> int:
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _http_ok(url: str, *, timeout: float = 0.5) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code < 400
+    except httpx.HTTPError:
+        return False
+
+
+class Lab:
+    """One lab in one directory."""
+
+    def __init__(self, lab_dir: Path | str | None = None) -> None:
+        self.dir = Path(lab_dir).resolve() if lab_dir else default_lab_dir()
+        for hidden in ("/opt", "/srv"):
+            if self.dir == Path(hidden) or Path(hidden) in self.dir.parents:
+                raise LabError(f"lab dir {self.dir} is under {hidden}, which every lab host replaces")
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def load(self) -> LabState | None:
+        return load_state(self.dir)
+
+    def require(self) -> LabState:
+        state = self.load()
+        if state is None:
+            raise LabError(f"no lab in {self.dir}; run `golive lab up` first")
+        return state
+
+    def save(self, state: LabState) -> None:
+        tmp = self.state_path.with_suffix(".json.tmp")
+        tmp.write_text(state.model_dump_json(indent=2))
+        tmp.replace(self.state_path)
+
+    # -- up ----------------------------------------------------------------------------
+    def up(
+        self,
+        *,
+        hosts: int | None = None,
+        prefect: bool = True,
+        traffic: bool = True,
+        ip_base: int | None = None,
+        timeout: float = 20.0,
+    ) -> LabState:
+        """Start whatever of the lab is not running and wait until hosts, Prometheus and the API answer.
+
+        The Prefect server is started but not waited for (it needs 5-12 s); see :meth:`status`.
+        ``ip_base`` moves the hosts to 127.0.0.(ip_base+i), so a second lab can run beside one.
+        Host count and ``ip_base`` default to those of the recorded lab, else 10 and 10.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state = self.load()
+        count = hosts if hosts is not None else (len(state.hosts) if state else DEFAULT_HOSTS)
+        if ip_base is None:
+            ip_base = int(state.hosts[0].ip.rsplit(".", 1)[1]) - 1 if state and state.hosts else 10
+        specs = lab_hosts.plan_hosts(count, ip_base=ip_base)
+        if state is not None and [h.ip for h in state.hosts] != [s.ip for s in specs]:
+            if any(h.alive() for h in state.hosts):
+                raise LabError(
+                    f"the lab in {self.dir} runs {len(state.hosts)} other hosts "
+                    f"({state.hosts[0].ip}..{state.hosts[-1].ip}); run `golive lab down` first"
+                )
+            state = None
+        if state is None:
+            self._check_addresses_free(specs)
+            state = LabState(
+                dir=str(self.dir),
+                hosts=[HostState(name=s.name, ip=s.ip, port=s.port, groups=list(s.groups)) for s in specs],
+            )
+        self._write_files(state, specs)
+        try:
+            self._start_missing(state, prefect=prefect, traffic=traffic)
+        finally:
+            self.save(state)
+        self._wait_ready(state, timeout=timeout)
+        self._write_env(state)
+        self.save(state)
+        log.info("lab_up", dir=str(self.dir), hosts=len(state.hosts), pids=len(state.pids()))
+        return state
+
+    @staticmethod
+    def _check_addresses_free(specs: list[lab_hosts.HostSpec]) -> None:
+        taken = [s.ip for s in specs if lab_hosts.ssh_answers(s.ip, s.port, timeout=0.2)]
+        if taken:
+            raise LabError(
+                f"an SSH server already answers on {', '.join(taken)} port {specs[0].port}: "
+                "another lab is running (golive lab down --dir <its dir>)"
+            )
+
+    def _write_files(self, state: LabState, specs: list[lab_hosts.HostSpec]) -> None:
+        if len(str(self.dir / "ansible" / "cp")) + 42 > 104:
+            log.warning("lab_dir_long", dir=str(self.dir), reason="ssh control socket paths may be too long")
+        key = lab_hosts.prepare_client_key(self.dir)
+        known = [lab_hosts.prepare_host(self.dir, spec) for spec in specs]
+        for spec in specs:
+            lab_hosts.seed_release(self.dir, spec, "v1")
+        state.known_hosts = str(lab_hosts.write_known_hosts(self.dir, known))
+        state.ssh_key = str(key)
+        state.inventory = str(lab_hosts.write_inventory(self.dir, specs))
+        lab_hosts.write_ansible_cfg(self.dir)
+        prometheus.write_config(self.dir)
+        prometheus.write_host_targets(self.dir, specs)
+
+    def _start_missing(self, state: LabState, *, prefect: bool, traffic: bool) -> None:
+        prom = state.prometheus
+        if not prom.alive():
+            prom.port = prom.port or _pick_port(PREFERRED_PORTS["prometheus"])
+            prom.url = f"http://127.0.0.1:{prom.port}"
+            prom.pid, prom.started = prometheus.start(self.dir, port=prom.port)
+        # Prometheus and the emulator first: they take longest to become ready.
+        self._start_kube(state.kube)
+        for host in state.hosts:
+            if not host.alive():
+                host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
+        if prefect and not state.prefect.alive():
+            pre = state.prefect
+            pre.port = pre.port or _pick_port(PREFERRED_PORTS["prefect"])
+            pre.url = prefect_server.api_url(pre.port)
+            pre.pid, pre.started = prefect_server.start(self.dir, port=pre.port)
+        if traffic and not state.traffic.alive():
+            argv = [sys.executable, "-m", "golive.lab.traffic", "--sd-dir", str(prometheus.sd_dir(self.dir))]
+            state.traffic.pid, state.traffic.started = process.spawn(argv, log_file=self.dir / "traffic.log")
+
+    def _start_kube(self, kube: KubeState) -> None:
+        if kube.alive():
+            return
+        kube.kubeconfig = str(self.dir / "kubeconfig")
+        if not emulator_available():
+            kube.skipped = f"{EMULATOR_MODULE} is not installed"
+            log.warning("kube_emulator_skipped", reason=kube.skipped)
+            return
+        kube.skipped = None
+        kube.port = kube.port or _pick_port(PREFERRED_PORTS["kube"])
+        kube.url = f"http://127.0.0.1:{kube.port}"
+        argv = [
+            sys.executable,
+            "-m",
+            EMULATOR_MODULE,
+            "--port",
+            str(kube.port),
+            "--state-dir",
+            str(self.dir / "kube"),
+            "--sd-file",
+            str(prometheus.sd_dir(self.dir) / "pods.json"),
+            "--kubeconfig",
+            kube.kubeconfig,
+        ]
+        kube.pid, kube.started = process.spawn(argv, log_file=self.dir / "kube" / "emulator.log")
+        log.info("kube_emulator_started", port=kube.port, pid=kube.pid)
+
+    def _wait_ready(self, state: LabState, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        missing = lab_hosts.wait_ssh([h.spec() for h in state.hosts], timeout=timeout)
+        if missing:
+            raise LabError(
+                f"sshd did not answer within {timeout:.0f}s on: {', '.join(missing)}; "
+                f"see {self.dir}/hosts/<name>/host.log"
+            )
+        prom_url = state.prometheus.url or ""
+        if not prometheus.wait_ready(prom_url, timeout=max(0.5, deadline - time.monotonic())):
+            raise LabError(f"Prometheus did not become ready; see {self.dir}/prometheus/prometheus.log")
+        kube = state.kube
+        if kube.pid:
+            while time.monotonic() < deadline:
+                if self._kube_ready(kube):
+                    break
+                if not kube.alive():
+                    raise LabError(f"the kube emulator exited; see {self.dir}/kube/emulator.log")
+                time.sleep(0.05)
+            else:
+                raise LabError(f"the kube emulator did not answer; see {self.dir}/kube/emulator.log")
+
+    @staticmethod
+    def _kube_ready(kube: KubeState) -> bool:
+        if not kube.url:
+            return False
+        return _http_ok(f"{kube.url}/healthz") or _http_ok(f"{kube.url}/version")
+
+    def _write_env(self, state: LabState) -> None:
+        env = {
+            "GOLIVE_LAB_DIR": str(self.dir),
+            "KUBECONFIG": str(self.dir / "kubeconfig"),
+            "GOLIVE_PROMETHEUS_URL": state.prometheus.url or "",
+            "GOLIVE_KUBE_URL": state.kube.url or "",
+            "ANSIBLE_CONFIG": str(self.dir / "ansible.cfg"),
+        }
+        if state.prefect.pid and state.prefect.url:
+            env["PREFECT_API_URL"] = state.prefect.url
+        path = self.dir / "env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        state.env_file = str(path)
+
+    # -- status ------------------------------------------------------------------------
+    def status(self) -> LabStatus:
+        """What runs and what answers, component by component."""
+        state = self.load()
+        if state is None:
+            return LabStatus(dir=str(self.dir), up=False, components=[])
+        comps: list[ComponentStatus] = []
+        for host in state.hosts:
+            running = host.alive()
+            sshd = running and lab_hosts.ssh_answers(host.ip, host.port, timeout=0.3)
+            app = running and _http_ok(f"http://{host.ip}:{lab_hosts.APP_PORT}/version", timeout=0.5)
+            version = ""
+            if app:
+                with contextlib.suppress(httpx.HTTPError):
+                    version = httpx.get(f"http://{host.ip}:{lab_hosts.APP_PORT}/version", timeout=0.5).text.strip()
+            detail = f"sshd {'up' if sshd else 'down'}, app {version or 'down'}"
+            comps.append(
+                ComponentStatus(
+                    name=host.name,
+                    kind="host",
+                    pid=host.pid,
+                    running=running,
+                    ready=sshd,
+                    url=f"ssh://root@{host.ip}:{host.port}",
+                    detail=detail,
+                )
+            )
+        prom = state.prometheus
+        comps.append(
+            ComponentStatus(
+                name="prometheus",
+                kind="prometheus",
+                pid=prom.pid,
+                running=prom.alive(),
+                ready=bool(prom.url) and prometheus.is_ready(prom.url or ""),
+                url=prom.url,
+            )
+        )
+        kube = state.kube
+        comps.append(
+            ComponentStatus(
+                name="kube-api",
+                kind="kube",
+                pid=kube.pid,
+                running=kube.alive(),
+                ready=self._kube_ready(kube),
+                url=kube.url,
+                detail=kube.skipped or "emulator, not a real cluster",
+            )
+        )
+        pre = state.prefect
+        if pre.pid:
+            running = pre.alive()
+            healthy = running and prefect_server.is_healthy(pre.url or "")
+            comps.append(
+                ComponentStatus(
+                    name="prefect",
+                    kind="prefect",
+                    pid=pre.pid,
+                    running=running,
+                    ready=healthy,
+                    url=pre.url,
+                    detail="" if healthy or not running else "starting (5-12 s)",
+                )
+            )
+        if state.traffic.pid:
+            running = state.traffic.alive()
+            comps.append(
+                ComponentStatus(name="traffic", kind="traffic", pid=state.traffic.pid, running=running, ready=running)
+            )
+        return LabStatus(dir=str(self.dir), up=any(c.running for c in comps), components=comps, faults=state.faults)
+
+    def wait_apps(self, *, timeout: float = 30.0) -> list[str]:
+        """Wait until every host's demo service answers /version; return the hosts that did not."""
+        state = self.require()
+        pending = {h.name: h.ip for h in state.hosts}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for name, ip in list(pending.items()):
+                if _http_ok(f"http://{ip}:{lab_hosts.APP_PORT}/version", timeout=0.5):
+                    del pending[name]
+            if pending:
+                time.sleep(0.1)
+        return sorted(pending)
+
+    def wait_prefect(self, *, timeout: float = 40.0) -> bool:
+        """Wait until the lab's Prefect server answers /api/health."""
+        state = self.require()
+        return bool(state.prefect.url) and prefect_server.wait_healthy(state.prefect.url or "", timeout=timeout)
+
+    # -- down --------------------------------------------------------------------------
+    def down(self) -> list[int]:
+        """Stop every recorded process; return the PIDs still alive afterwards (empty on success)."""
+        state = self.load()
+        if state is None:
+            return []
+        procs: list[Proc] = [state.traffic, state.kube, state.prefect, state.prometheus, *state.hosts]
+        with contextlib.suppress(httpx.HTTPError):
+            if state.kube.url and state.kube.alive():
+                # Faults left behind would slow the emulator's own shutdown requests.
+                httpx.delete(f"{state.kube.url}/_emulator/faults", timeout=1.0)
+        # Signal all first and wait after: stopping one by one would add the waits up.
+        for proc in procs:
+            if proc.alive():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid or 0, signal.SIGTERM)
+        left = [proc.pid for proc in procs if proc.pid and not process.stop(proc.pid, proc.started)]
+        if left:
+            log.error("lab_down_incomplete", pids=left)
+            return left
+        self.state_path.unlink(missing_ok=True)
+        log.info("lab_down", dir=str(self.dir), stopped=len(procs))
+        return []
+
+    # -- faults ------------------------------------------------------------------------
+    def _record(self, state: LabState, fault: dict[str, object]) -> None:
+        state.faults.append(fault)
+        self.save(state)
+        log.info("fault_injected", **{str(k): v for k, v in fault.items()})
+
+    def host_down(self, name: str) -> None:
+        """Take a host off: its sshd and every process in it end, as when a machine dies."""
+        state = self.require()
+        host = state.host(name)
+        if not process.stop(host.pid, host.started):
+            raise LabError(f"host {name} (pid {host.pid}) did not stop")
+        host.pid = host.started = None
+        self._record(state, {"fault": "host-down", "host": name})
+
+    def host_up(self, name: str, *, timeout: float = 10.0) -> None:
+        """Bring a host back: boot it if it is down, start sshd if only sshd was stopped."""
+        state = self.require()
+        host = state.host(name)
+        if host.alive():
+            lab_hosts.signal_init(host.pid or 0, signal.SIGUSR1)
+        else:
+            host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
+        state.faults = [f for f in state.faults if f.get("host") != name]
+        self.save(state)
+        if lab_hosts.wait_ssh([host.spec()], timeout=timeout):
+            raise LabError(f"sshd on {name} did not answer within {timeout:.0f}s")
+        log.info("host_up", host=name, pid=host.pid)
+
+    def sshd_stop(self, name: str) -> None:
+        """Stop only the host's sshd; its services keep running."""
+        state = self.require()
+        host = state.host(name)
+        if not host.alive() or not lab_hosts.signal_init(host.pid or 0, signal.SIGUSR2):
+            raise LabError(f"host {name} is not running")
+        deadline = time.monotonic() + 5.0
+        while lab_hosts.ssh_answers(host.ip, host.port, timeout=0.2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._record(state, {"fault": "sshd-stop", "host": name})
+
+    def app_crash(self, name: str) -> int:
+        """Kill the host's demo service with SIGKILL; return the PID that was killed."""
+        state = self.require()
+        host = state.host(name)
+        pid = lab_hosts.app_pid(self.dir, name, host.pid or 0) if host.alive() else None
+        if pid is None:
+            raise LabError(f"no demo service runs on {name}")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        while process.is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._record(state, {"fault": "app-crash", "host": name, "pid": pid})
+        return pid
+
+    def _kube_admin(self, method: str, body: dict[str, object] | None = None) -> None:
+        state = self.require()
+        if not state.kube.url or not state.kube.alive():
+            raise LabError("the kube emulator is not running")
+        resp = httpx.request(method, f"{state.kube.url}/_emulator/faults", json=body, timeout=5.0)
+        if resp.status_code >= 400:
+            raise LabError(f"emulator refused the fault: {resp.status_code} {resp.text.strip()}")
+
+    def api_errors(self, *, code: int = 503, count: int = 5, retry_after: float | None = 1.0) -> None:
+        """Make the Kubernetes API answer the next ``count`` requests with ``code``."""
+        body: dict[str, object] = {"code": code, "count": count}
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        self._kube_admin("POST", body)
+        self._record(self.require(), {"fault": "api-errors", **body})
+
+    def api_latency(self, seconds: float) -> None:
+        """Delay every Kubernetes API answer by ``seconds``."""
+        self._kube_admin("POST", {"latency": seconds})
+        self._record(self.require(), {"fault": "api-latency", "latency": seconds})
+
+    def api_conflicts(self, count: int) -> None:
+        """Make the next ``count`` writes to the Kubernetes API fail with 409 Conflict."""
+        self._kube_admin("POST", {"conflicts": count})
+        self._record(self.require(), {"fault": "api-conflicts", "conflicts": count})
+
+    def clear(self) -> None:
+        """Undo every fault: API faults cleared, hosts and sshd back, crashed services restarted."""
+        state = self.require()
+        if state.kube.url and state.kube.alive():
+            self._kube_admin("DELETE")
+        for host in state.hosts:
+            if not host.alive():
+                host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
+            else:
+                lab_hosts.signal_init(host.pid or 0, signal.SIGUSR1)
+                if lab_hosts.app_pid(self.dir, host.name, host.pid or 0) is None:
+                    lab_hosts.signal_init(host.pid or 0, signal.SIGHUP)
+        state.faults = []
+        self.save(state)
+        missing = lab_hosts.wait_ssh([h.spec() for h in state.hosts], timeout=10.0)
+        if missing:
+            raise LabError(f"sshd did not come back on: {', '.join(missing)}")
+        log.info("faults_cleared", dir=str(self.dir))
