@@ -1,0 +1,128 @@
+"""The Kubernetes driver's error handling and rollout reading, without a cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from golive.drivers.k8s import K8sService, _deadline_exceeded, _rolled_out, _sibling, _strip
+from golive.errors import PermanentError, TransientError
+
+
+def api_error(status: int, message: str = "boom", retry_after: str | None = None) -> ApiException:
+    exc = ApiException(status=status, reason="Reason")
+    exc.body = json.dumps({"kind": "Status", "message": message})
+    exc.headers = {"Retry-After": retry_after} if retry_after else {}
+    return exc
+
+
+class Flaky:
+    """Raises the given errors in turn, then answers ``ok``."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def service(slept: list[float], attempts: int = 4) -> K8sService:
+    return K8sService(inventory=None, sleep=slept.append, attempts=attempts)
+
+
+def test_retry_after_is_honoured_for_429_and_503() -> None:
+    """429 and 503 are retried, waiting what Retry-After says."""
+    slept: list[float] = []
+    fn = Flaky(api_error(429, retry_after="2"), api_error(503, retry_after="1"))
+    assert service(slept)._call(fn) == "ok"
+    assert fn.calls == 3
+    assert slept == [2.0, 1.0]
+
+
+def test_retries_are_bounded() -> None:
+    """A server that keeps answering 500 gives up after the attempt limit with a TransientError."""
+    slept: list[float] = []
+    fn = Flaky(*[api_error(500) for _ in range(10)])
+    with pytest.raises(TransientError):
+        service(slept, attempts=3)._call(fn)
+    assert fn.calls == 3
+
+
+def test_forbidden_is_permanent_with_the_server_message() -> None:
+    """A 403 is not retried and carries the server's Status message."""
+    slept: list[float] = []
+    fn = Flaky(api_error(403, 'deployments "web" is forbidden'))
+    with pytest.raises(PermanentError, match="forbidden"):
+        service(slept)._call(fn)
+    assert fn.calls == 1
+    assert slept == []
+
+
+def test_connection_errors_are_retried() -> None:
+    """A refused connection is a transient fault."""
+    slept: list[float] = []
+    fn = Flaky(ConnectionRefusedError("refused"))
+    assert service(slept)._call(fn) == "ok"
+    assert len(slept) == 1
+
+
+def dep(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"generation": 2}, "spec": {"replicas": 3}, "status": {"observedGeneration": 2, **status}}
+
+
+def test_rollout_done_needs_every_replica_updated_and_available() -> None:
+    """Rolled out means observed generation caught up and updated == available == replicas."""
+    assert _rolled_out(dep(replicas=3, updatedReplicas=3, availableReplicas=3))
+    assert not _rolled_out(dep(replicas=4, updatedReplicas=3, availableReplicas=3))
+    assert not _rolled_out({**dep(replicas=3, updatedReplicas=3, availableReplicas=3), "metadata": {"generation": 3}})
+
+
+def test_deadline_counts_only_while_a_template_rollout_is_stuck() -> None:
+    """ProgressDeadlineExceeded fails a rollout with unready new pods, not a pure scale."""
+    cond = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]
+    assert _deadline_exceeded(dep(replicas=4, updatedReplicas=1, availableReplicas=3, conditions=cond)) == "timed out"
+    assert _deadline_exceeded(dep(replicas=3, updatedReplicas=3, availableReplicas=3, conditions=cond)) is None
+
+
+def test_saved_spec_drops_server_fields() -> None:
+    """The journaled copy has no status, resourceVersion, uid or revision annotation."""
+    obj = {
+        "metadata": {
+            "name": "web",
+            "resourceVersion": "7",
+            "uid": "u",
+            "creationTimestamp": "t",
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        },
+        "spec": {"replicas": 3},
+        "status": {"replicas": 3},
+    }
+    assert _strip(obj) == {"metadata": {"name": "web"}, "spec": {"replicas": 3}}
+
+
+def test_sibling_gets_new_image_and_its_own_label_in_selector_and_pods() -> None:
+    """A canary copies the stable template with the new image and track=canary on selector and pods."""
+    stable: dict[str, Any] = {
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "a", "image": "v1"}]},
+            },
+        },
+    }
+    canary = _sibling(stable, suffix="-canary", label=("track", "canary"), image="v2", replicas=1)
+    assert canary["metadata"]["name"] == "web-canary"
+    assert canary["spec"]["selector"]["matchLabels"] == {"app": "web", "track": "canary"}
+    assert canary["spec"]["template"]["metadata"]["labels"] == {"app": "web", "track": "canary"}
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "v2"
+    assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == "v1"
