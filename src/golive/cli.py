@@ -412,11 +412,13 @@ def _mount_lab() -> None:
     app.add_typer(lab_app, name="lab", help="the local lab: sshd hosts, Prometheus, a Kubernetes API emulator")
 
 
-_mount_lab()
-
 
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The lab's modules cost ~0.5 s to import: load them only when the lab (or help) is asked for.
+    args = sys.argv[1:]
+    if not args or args[0] == "lab" or args[0] in ("--help", "-h"):
+        _mount_lab()
     app()
 
 

@@ -21,7 +21,7 @@ import structlog
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from golive.checks.base import Outcome, Verdict
-from golive.drivers.base import ActionResult
+from golive.drivers.base import ActionResult, HostResult
 from golive.engine.gates import GateRunner, is_analysis
 from golive.engine.journal import Journal
 from golive.engine.state import RunState, Unit, fold
@@ -398,7 +398,15 @@ class Runner:
         unit = Unit(planned.id, unit_batch, tuple(hosts))
         self.units.append(unit)
         context = self._context(planned, batch={"index": index, "hosts": hosts})
-        result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
+        try:
+            result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
+        except TransientError as exc:
+            # Nobody answered, so nothing changed: count it like per-host unreachable results.
+            result = ActionResult(
+                results={h: HostResult(h, ok=False, unreachable=True, message=str(exc)) for h in hosts}
+            )
+        except DriverError as exc:
+            raise StepFailed(planned.id, f"{type(exc).__name__}: {exc}", index) from exc
         self.record(
             "action_result",
             step=planned.id,
@@ -510,6 +518,10 @@ class Runner:
             step = self.runbook.step(unit.step)
             if isinstance(step.rollback, NoRollback):
                 self.record("compensation_skipped", unit=unit.name, why=step.rollback.none)
+                continue
+            if not unit.hosts and isinstance(step, AnsibleStep | SshStep):
+                # Every host of the batch was unreachable: nothing on them changed, nothing to undo.
+                self.record("compensation_skipped", unit=unit.name, why="no host of this unit was reached")
                 continue
             if step.rollback is None and not isinstance(step, K8sStep):
                 rest = [u.name for u in units[i:]]
