@@ -10,8 +10,21 @@ import structlog
 __all__ = ["configure", "get_logger"]
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at write time; test runners swap and close it between tests."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(*, json: bool = False, level: str = "info", stream: object | None = None) -> None:
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _CurrentStderr()
     renderer: structlog.types.Processor
     if json:
         renderer = structlog.processors.JSONRenderer()
