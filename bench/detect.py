@@ -1,0 +1,111 @@
+"""How fast a bad release is caught and undone: failing check to rollback start, target < 1 s.
+
+Run: ``python bench/detect.py``. Brings up a 1-host lab of its own (with its Prefect
+server) in a temp dir and runs a runbook that releases v2-bad (whose /health answers
+after 2.5 s) to the host, gated by an HTTP health check every 1 s (latency <= 2 s), with
+an Ansible rollback to v1. From the run's journal it prints
+
+- first failing ``check_result`` -> first ``compensation_started`` (target < 1 s);
+- v2-bad serving (the batch's ``action_result``: the playbook returns once the new
+  version answers) -> ``compensation_started``: the detection delay with a 1 s interval;
+- the same timeline with a one-minute analysis interval (Flagger's usual set-up): the
+  measured delay plus the 59 s more a 60 s interval waits, at worst, for its next look.
+
+Once through Prefect (the lab's server) and once with ``--no-prefect``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchkit import GOLIVE, ROOT, child_env, first, journal_of, lab, read_journal, run_timed, table, ts, verdict
+
+TARGET_S = 1.0
+GATE_INTERVAL_S = 1.0
+FLAGGER_INTERVAL_S = 60.0
+DEPLOY = ROOT / "playbooks" / "deploy.yml"
+
+
+def write_runbook(path: Path) -> Path:
+    step = {
+        "id": "release-bad",
+        "ansible": {"playbook": str(DEPLOY), "hosts": "app-1", "vars": {"version": "{{ params.version }}"}},
+        "verify": [
+            {
+                "http": "http://{{ host }}:8080/health",
+                "expect": {"status": 200, "max_latency": "2s"},
+                "interval": f"{GATE_INTERVAL_S:g}s",
+                "count": 10,
+            }
+        ],
+        "rollback": {
+            "ansible": {"playbook": str(DEPLOY), "hosts": "app-1", "vars": {"version": "{{ previous.version }}"}}
+        },
+    }
+    body = {"name": "bench-detect", "params": {"version": "v2-bad"}, "previous": {"version": "v1"}, "steps": [step]}
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def timeline(entries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    serving = ts(first(entries, "action_result", step="release-bad"))
+    failing = ts(next(e for e in entries if e["event"] == "check_result" and e.get("outcome") == "fail"))
+    rollback = ts(first(entries, "compensation_started"))
+    status = first(entries, "run_finished")["status"]
+    if status != "rolled_back":
+        raise SystemExit(f"expected the run to roll back, it ended {status}")
+    return {"fail_to_rollback": rollback - failing, "serving_to_fail": failing - serving, "detect": rollback - serving}
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="golive-bench-detect-") as tmp:
+        work = Path(tmp)
+        runbook = write_runbook(work / "detect.yml")
+        labdir = work / "lab"
+        with lab(labdir, hosts=1, prefect=True) as (_, state):
+            env = child_env(
+                ANSIBLE_CONFIG=str(labdir / "ansible.cfg"),
+                GOLIVE_RUNS_DIR=str(work / "runs"),
+                GOLIVE_LAB_DIR=str(labdir),
+            )
+            results = {}
+            for mode, extra in (("lab's Prefect", []), ("--no-prefect", ["--no-prefect"])):
+                argv: list[str | Path] = [GOLIVE, "run", runbook, "-i", state.inventory, *extra]
+                run_timed(argv, env=env, ok_codes=(1,))  # 1: failed and rolled back
+                results[mode] = timeline(read_journal(journal_of(work / "runs")))
+    print(f"v2-bad on 1 lab host, HTTP health gate every {GATE_INTERVAL_S:g} s (latency <= 2 s; v2-bad takes 2.5 s)")
+    rows = []
+    for mode, t in results.items():
+        flagger = t["detect"] + FLAGGER_INTERVAL_S - GATE_INTERVAL_S
+        rows.append(
+            (
+                mode,
+                t["fail_to_rollback"],
+                verdict(t["fail_to_rollback"] < TARGET_S),
+                t["serving_to_fail"],
+                t["detect"],
+                f"{flagger:.1f}",
+            )
+        )
+    table(
+        (
+            "golive run",
+            "failing check -> rollback s",
+            f"target < {TARGET_S:g} s",
+            "serving -> failing check s",
+            f"serving -> rollback s ({GATE_INTERVAL_S:g} s interval)",
+            f"same with a {FLAGGER_INTERVAL_S:g} s interval s",
+        ),
+        rows,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
