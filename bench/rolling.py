@@ -25,7 +25,21 @@ from typing import Any
 
 import yaml
 
-from benchkit import BIN, GOLIVE, ROOT, child_env, first, journal_of, lab, read_journal, run_timed, table, ts, verdict
+from benchkit import (
+    BIN,
+    GOLIVE,
+    ROOT,
+    child_env,
+    first,
+    journal_of,
+    lab,
+    read_journal,
+    run_timed,
+    table,
+    ts,
+    verdict,
+    wait_lab_prefect,
+)
 
 HOSTS = 10
 SERIAL = 2
@@ -72,7 +86,7 @@ def main() -> int:
         work = Path(tmp)
         runbook = write_runbook(work / "rolling.yml")
         serial_pb = write_serial_playbook(work / "deploy-serial.yml")
-        with lab(work / "lab", hosts=HOSTS, prefect=True) as (_, state):
+        with lab(work / "lab", hosts=HOSTS, prefect=True) as (the_lab, state):
             inv = Path(state.inventory)
             labdir = work / "lab"
             base = child_env(ANSIBLE_CONFIG=str(labdir / "ansible.cfg"), GOLIVE_RUNS_DIR=str(work / "runs"))
@@ -101,6 +115,7 @@ def main() -> int:
                 elapsed, _ = run_timed([*argv, "-f", str(FORKS)], env=env)
                 return elapsed
 
+            wait_lab_prefect(the_lab)  # a starting Prefect server takes a core for seconds: wait before timing
             np_v2 = golive("v2", prefect=False)
             pf_v1 = golive("v1", prefect=True)
             raw_v2, raw_v1 = raw("v2"), raw("v1")

@@ -38,6 +38,7 @@ __all__ = [
     "table",
     "ts",
     "verdict",
+    "wait_lab_prefect",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,7 +150,11 @@ def prefect_server(work: Path, *, timeout: float = PREFECT_WAIT_S) -> Iterator[s
 
 @contextmanager
 def lab(work: Path, *, hosts: int, prefect: bool) -> Iterator[tuple[Any, Any]]:
-    """A lab of our own in ``work`` on the first free address block of LAB_BASES; always taken down."""
+    """A lab of our own in ``work`` on the first free address block of LAB_BASES; always taken down.
+
+    Its Prefect server (``prefect=True``) may still be starting when this yields;
+    :func:`wait_lab_prefect` waits for it.
+    """
     from golive.lab.lab import Lab, LabError
 
     the_lab = Lab(work)
@@ -164,13 +169,16 @@ def lab(work: Path, *, hosts: int, prefect: bool) -> Iterator[tuple[Any, Any]]:
                     raise
         if state is None:
             raise SystemExit(f"no free lab address block among bases {LAB_BASES}")
-        if prefect and not the_lab.wait_prefect(timeout=PREFECT_WAIT_S):
-            raise SystemExit(f"the lab's Prefect server did not answer; see {work}/prefect/server.log")
         yield the_lab, state
     finally:
         left = the_lab.down()
         if left:
             print(f"warning: lab processes still alive: {left}", file=sys.stderr)
+
+
+def wait_lab_prefect(the_lab: Any) -> None:
+    if not the_lab.wait_prefect(timeout=PREFECT_WAIT_S):
+        raise SystemExit(f"the lab's Prefect server did not answer; see {the_lab.dir}/prefect/server.log")
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
