@@ -188,9 +188,8 @@ def run(
     _prefect_setup(Path.cwd() if inventory else _project(runbook.parent), not no_prefect)
     try:
         params = parse_params(param)
-        first = prepare(runbook, env=env, params=params, inventory_path=inventory)
-        previous = previous_from_history(first.root, runbook=first.loaded.runbook.name, env=env)
-        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory, previous=previous)
+        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory)
+        ctx.previous = previous_from_history(ctx.root, runbook=ctx.loaded.runbook.name, env=env)
         ctx.plan()
     except RunbookError as exc:
         _fail_input(exc)
@@ -410,7 +409,6 @@ def _mount_lab() -> None:
     except ImportError:  # pragma: no cover - the lab ships with the package
         return
     app.add_typer(lab_app, name="lab", help="the local lab: sshd hosts, Prometheus, a Kubernetes API emulator")
-
 
 
 def main() -> None:

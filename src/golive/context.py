@@ -24,6 +24,15 @@ class RunContext:
     params: dict[str, Any]
     previous: dict[str, Any] = field(default_factory=dict)
     history: dict[str, float] = field(default_factory=dict)
+    inventory_path: Path | None = None
+
+    def journal_meta(self) -> dict[str, Any]:
+        """What a later process needs to rebuild exactly this context (resume, abort)."""
+        return {
+            "file_abs": str(self.loaded.path.resolve()),
+            "inventory_path": str(self.inventory_path.resolve()) if self.inventory_path else None,
+            "cli_params": self.params,
+        }
 
     def issues(self) -> list[Issue]:
         return validate(self.loaded, root=self.root, inventory=self.inventory, params=self.params)
@@ -62,4 +71,5 @@ def prepare(
         params=params,
         previous=previous or {},
         history=history or {},
+        inventory_path=inventory_path,
     )

@@ -122,7 +122,23 @@ def _run_in_flow(run_id: str, body: Callable[[], int], *, use_prefect: bool, flo
         return body()
     from golive.engine.flow import run_as_flow
 
-    return run_as_flow(run_id=run_id, body=body, flow_name=flow_name)
+    started: list[bool] = []
+
+    def tracked() -> int:
+        started.append(True)
+        return body()
+
+    try:
+        return run_as_flow(run_id=run_id, body=tracked, flow_name=flow_name)
+    except Exception as exc:
+        if started:
+            raise
+        url = os.environ.get("PREFECT_API_URL", "a temporary Prefect server")
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise Refused(
+            f"Prefect could not start the flow ({url}): {why}; "
+            "nothing was executed. Start it (golive lab up) or run with --no-prefect"
+        ) from exc
 
 
 # ------------------------------------------------------------------ runs
@@ -205,9 +221,11 @@ def execute_new(
             )
             if on_started:
                 on_started(handle)
-            code = _run_in_flow(run_id, runner.start, use_prefect=use_prefect, flow_name=name)
-    except Refused:
-        handle.journal.append("run_refused", run_id=run_id, reason="env lock held")
+            code = _run_in_flow(
+                run_id, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
+            )
+    except Refused as exc:
+        handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise
     return handle, code
 
@@ -298,13 +316,13 @@ def execute_abort(
 
 def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
     meta = state.meta
-    declared_previous = meta.get("previous", {})
+    inv = meta.get("inventory_path")
     ctx = prepare(
-        Path(meta["file"]),
+        Path(meta.get("file_abs") or meta["file"]),
         env=meta.get("env"),
         params=_cli_params(meta),
-        inventory_path=None,
-        previous=declared_previous,
+        inventory_path=Path(inv) if inv else None,
+        previous=meta.get("previous", {}),
     )
     return ctx, str(meta["digest"])
 

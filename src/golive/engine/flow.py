@@ -55,9 +55,8 @@ def cutover(
 
     path = Path(runbook)
     root = find_project_root(path.parent)
-    probe = prepare(path, env=env, params=params or {})
-    previous = previous_from_history(root, runbook=probe.loaded.runbook.name, env=env)
-    ctx = prepare(path, env=env, params=params or {}, previous=previous)
+    ctx = prepare(path, env=env, params=params or {})
+    ctx.previous = previous_from_history(root, runbook=ctx.loaded.runbook.name, env=env)
     handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
     if code != 0:
         raise RuntimeError(f"golive run {handle.run_id} ended with exit code {code}")

@@ -197,9 +197,10 @@ class Runner:
 
     # ------------------------------------------------------------ the run
 
-    def start(self) -> int:
+    def start(self, *, meta: dict[str, Any] | None = None) -> int:
         self.record(
             "run_started",
+            **(meta or {}),
             runbook=self.plan.runbook,
             file=self.plan.file,
             env=self.plan.env,
