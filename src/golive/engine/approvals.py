@@ -50,6 +50,10 @@ def await_approval(runner: Runner, *, step: ApprovalStep, planned: PlannedStep) 
     assert spec is not None
     ctx = runner._context(planned)
     idx = planned.index
+    allowed = runner.svc.approvers()
+    accepted: list[str] = []
+    end = runner.svc.clock() + spec.timeout_s
+    ui = _open_ui(runner, spec.timeout_s)
     runner.record(
         "approval_requested",
         step=planned.id,
@@ -60,54 +64,83 @@ def await_approval(runner: Runner, *, step: ApprovalStep, planned: PlannedStep) 
         timeout_s=spec.timeout_s,
         message=render(step.approval.message, ctx) if step.approval.message else None,
         next_steps=[s.id for s in runner.plan.steps[idx + 1 :]],
+        flow_run_id=str(ui.flow_run_id) if ui is not None else None,
         howto=f"golive approve {runner.run_id} --as NAME | golive reject {runner.run_id} --reason TEXT",
     )
-    allowed = runner.svc.approvers()
-    accepted: list[str] = []
-    end = runner.svc.clock() + spec.timeout_s
-    while True:
-        runner._poll_controls()
-        if runner._abort:
-            raise Aborted(runner._abort)
-        for c in runner._take_controls("approve", "reject"):
-            by = str(c.get("by"))
-            if c["action"] == "reject":
-                runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
-                raise Aborted(
-                    f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=EXIT_REFUSED
+    try:
+        while True:
+            runner._poll_controls()
+            if runner._abort:
+                raise Aborted(runner._abort)
+            answers = runner._take_controls("approve", "reject")
+            from_ui = ui.poll() if ui is not None else None
+            if from_ui is not None:
+                runner.record("control", **from_ui, digest=runner.plan.digest, step=planned.id)
+                answers.append(from_ui)
+            for c in answers:
+                by = str(c.get("by"))
+                if c["action"] == "reject":
+                    runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
+                    raise Aborted(
+                        f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=EXIT_REFUSED
+                    )
+                why = refusal(
+                    by=by,
+                    digest=c.get("digest"),
+                    plan_digest=runner.plan.digest,
+                    initiator=runner.initiator,
+                    exclude_initiator=spec.exclude_initiator,
+                    allowed=allowed,
+                    already=accepted,
                 )
-            why = refusal(
-                by=by,
-                digest=c.get("digest"),
-                plan_digest=runner.plan.digest,
-                initiator=runner.initiator,
-                exclude_initiator=spec.exclude_initiator,
-                allowed=allowed,
-                already=accepted,
-            )
-            if why:
-                runner.record("approval_refused", step=planned.id, by=by, reason=why)
-                continue
-            accepted.append(by)
-            runner.record(
-                "approval_accepted",
-                step=planned.id,
-                by=by,
-                comment=c.get("comment"),
-                count=len(accepted),
-                needed=spec.approvers,
-            )
-        if len(accepted) >= spec.approvers:
-            runner.record("approval_granted", step=planned.id, approvers=accepted)
-            return
-        if runner.svc.clock() >= end:
-            runner.record("approval_timed_out", step=planned.id, on_timeout=spec.on_timeout)
-            raise Aborted(
-                f"approval timed out after {spec.timeout_s:g}s ({spec.on_timeout})",
-                rollback=spec.on_timeout == "reject",
-                exit_code=EXIT_REFUSED,
-            )
-        runner.svc.sleep(POLL_S)
+                if why:
+                    runner.record("approval_refused", step=planned.id, by=by, reason=why)
+                    continue
+                accepted.append(by)
+                runner.record(
+                    "approval_accepted",
+                    step=planned.id,
+                    by=by,
+                    comment=c.get("comment"),
+                    count=len(accepted),
+                    needed=spec.approvers,
+                    source=c.get("source", "cli"),
+                )
+            if len(accepted) >= spec.approvers:
+                runner.record("approval_granted", step=planned.id, approvers=accepted)
+                return
+            if from_ui is not None and ui is not None:
+                ui.open()  # the UI answer resumed the flow run: pause it again for the next vote
+            if runner.svc.clock() >= end:
+                runner.record("approval_timed_out", step=planned.id, on_timeout=spec.on_timeout)
+                raise Aborted(
+                    f"approval timed out after {spec.timeout_s:g}s ({spec.on_timeout})",
+                    rollback=spec.on_timeout == "reject",
+                    exit_code=EXIT_REFUSED,
+                )
+            runner.svc.sleep(POLL_S)
+    finally:
+        if ui is not None:
+            _close_ui(runner, ui)
+
+
+def _open_ui(runner: Runner, timeout_s: float) -> Any:
+    """The Prefect UI form for this approval, or None; a UI that fails never blocks the CLI path."""
+    try:
+        ui = runner.svc.approval_ui(timeout_s, runner.svc.clock)
+        if ui is not None:
+            ui.open()
+        return ui
+    except Exception as exc:
+        runner.record("approval_ui_unavailable", error=str(exc))
+        return None
+
+
+def _close_ui(runner: Runner, ui: Any) -> None:
+    try:
+        ui.close()
+    except Exception as exc:
+        runner.record("approval_ui_unavailable", error=str(exc))
 
 
 def approval_state(entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -170,6 +170,7 @@ def _runner(
         cancel=cancel,
         k8s=k8s,
         ask_rollback=ask_rollback,
+        prefect_ui=use_prefect,
     )
     return Runner(
         plan=ctx.plan(),

@@ -94,6 +94,8 @@ class Services:
     task: Callable[[str, Callable[[], Any]], Any] = field(default=lambda name, fn: fn())
     ask_rollback: Callable[[], bool] = field(default=lambda: True)
     approvers: Callable[[], list[str] | None] = field(default=lambda: None)
+    # Shows an approval in the Prefect UI (engine/prefect_pause.py); None where there is no UI.
+    approval_ui: Callable[[float, Callable[[], float]], Any] = field(default=lambda timeout, clock: None)
 
 
 def current_user() -> str:

@@ -107,6 +107,7 @@ def build_services(
     on_ansible_event: Callable[[dict[str, Any]], None] | None = None,
     k8s: Any = None,
     ask_rollback: Callable[[], bool] | None = None,
+    prefect_ui: bool = False,
 ) -> Services:
     from golive.drivers.ansible import run_playbook
     from golive.drivers.ssh import run_commands
@@ -171,4 +172,8 @@ def build_services(
         svc.task = task
     if ask_rollback is not None:
         svc.ask_rollback = ask_rollback
+    if prefect_ui:
+        from golive.engine.prefect_pause import prefect_pause_factory
+
+        svc.approval_ui = prefect_pause_factory
     return svc
