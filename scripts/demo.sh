@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 G=.venv/bin/golive
 export GOLIVE_LAB_DIR="${GOLIVE_LAB_DIR:-$PWD/.golive/lab}"
 
-echo "== lab up (10 sshd hosts, Prometheus, Kubernetes API emulator, Prefect server)"
+echo "== lab up (10 sshd hosts, Prometheus, Kubernetes API emulator with demo/demo-api, Prefect server)"
 $G lab up --hosts 10
 $G lab status
 
@@ -24,6 +24,38 @@ if [ "$rc" -ne 1 ]; then
     echo "demo: expected exit 1 (failed and rolled back) from the bad release, got $rc" >&2
     exit 1
 fi
+
+# Run a runbook that stops at an approval step, and answer it from a second process,
+# the way a reviewer would from their own terminal.
+run_with_approval() {
+    local log pid rc
+    log=$(mktemp)
+    "$G" run "$@" --as "${USER:-operator}" >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 180); do
+        grep -q "WAITING FOR APPROVAL" "$log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 1
+    done
+    if grep -q "WAITING FOR APPROVAL" "$log"; then
+        echo "-- the run waits for approval; a second person answers from another terminal:"
+        echo "   golive approve --as reviewer"
+        "$G" approve --as reviewer
+    fi
+    set +e
+    wait "$pid"
+    rc=$?
+    set -e
+    cat "$log"
+    rm -f "$log"
+    return $rc
+}
+
+echo "== Kubernetes canary 10/50/100 of demo-api with a Prometheus gate, after a second person approves"
+run_with_approval runbooks/k8s-canary.yml -e lab -p version=v2
+
+echo "== hybrid cutover: freeze writes (Ansible) -> sync (SSH) -> approval -> Kubernetes canary -> verify -> unfreeze"
+run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
 $G runs --limit 5
 prefect_ui=$(sed -n 's#^PREFECT_API_URL=\(.*\)/api$#\1#p' "$GOLIVE_LAB_DIR/env" 2>/dev/null || true)

@@ -96,6 +96,9 @@ def plan(
     param: ParamOpt = None,
     inventory: InvOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON (stable, see docs/plan.md)")] = False,
+    server_dry_run: Annotated[
+        bool, typer.Option("--server-dry-run", help="also send each k8s change to its API server with dryRun=All")
+    ] = False,
 ) -> None:
     """Show what a run would do: steps, host batches, gates, rollback paths, duration, digest."""
     from golive.context import prepare
@@ -107,13 +110,32 @@ def plan(
         _fail_input(exc)
     if as_json:
         sys.stdout.write(the_plan.to_json() + "\n")
-        return
-    from golive.report.plan_view import render_plan
+    else:
+        from golive.report.plan_view import render_plan
 
-    render_plan(the_plan, console=out)
+        render_plan(the_plan, console=out)
+    if server_dry_run:
+        from golive.engine.dryrun import server_dry_run as dry_run
+
+        report = dry_run(ctx)
+        _render_dry_run(report, summary=err if as_json else out)
+        if not report.ok:
+            raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _load_lab_env(root: Path) -> None:
+def _render_dry_run(report: Any, *, summary: Console) -> None:
+    for problem in report.problems:
+        err.print(problem.render(), style="red", markup=False)
+    for check in report.ansible:
+        changed = ", ".join(check.changed) or "none"
+        summary.print(f"ansible step {check.step}: check mode would change {changed}", markup=False)
+    if report.problems:
+        err.print(f"dry run: {len(report.problems)} problem(s); nothing was changed.", style="bold red")
+    else:
+        summary.print(f"server dry-run: {report.accepted} change(s) accepted")
+
+
+def _load_lab_env(root: Path, *, prefect: bool = True) -> None:
     """Take the lab's settings (GOLIVE_*, and its Prefect server when it answers) unless already set."""
     lab_dir = Path(os.environ.get("GOLIVE_LAB_DIR") or root / ".golive" / "lab")
     env_file = lab_dir / "env"
@@ -124,7 +146,7 @@ def _load_lab_env(root: Path) -> None:
         if key.startswith("GOLIVE_"):
             os.environ.setdefault(key, value)
     url = values.get("PREFECT_API_URL")
-    if not url or "PREFECT_API_URL" in os.environ:
+    if not prefect or not url or "PREFECT_API_URL" in os.environ:
         return
     import time
 
@@ -179,13 +201,21 @@ def run(
     inventory: InvOpt = None,
     no_prefect: NoPrefect = False,
     as_user: Annotated[str | None, typer.Option("--as", help="who starts the run (default: OS user)")] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="change nothing: k8s steps dry-run on the server, ansible steps in check mode"),
+    ] = False,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
     from golive.context import prepare
     from golive.engine.execute import Refused, execute_new, previous_from_history
     from golive.report.live import LiveView
 
-    _prefect_setup(Path.cwd() if inventory else _project(runbook.parent), not no_prefect)
+    project = Path.cwd() if inventory else _project(runbook.parent)
+    if check:
+        _load_lab_env(project, prefect=False)
+    else:
+        _prefect_setup(project, not no_prefect)
     try:
         params = parse_params(param)
         ctx = prepare(runbook, env=env, params=params, inventory_path=inventory)
@@ -193,6 +223,8 @@ def run(
         ctx.plan()
     except RunbookError as exc:
         _fail_input(exc)
+    if check:
+        _check_run(ctx, initiator=as_user)
     view = LiveView(console=err)
     try:
         handle, code = execute_new(
@@ -207,6 +239,26 @@ def run(
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None
     _exit_for(code, handle.run_id)
+
+
+def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
+    """``run --check``: the server dry-run plus Ansible check mode; no journal, no Prefect."""
+    import tempfile
+
+    from golive.engine.dryrun import ansible_check, server_dry_run, unchecked_steps
+    from golive.engine.runner import current_user
+
+    who = initiator or current_user()
+    report = server_dry_run(ctx, initiator=who)
+    with tempfile.TemporaryDirectory(prefix="golive-check-") as work:
+        checked = ansible_check(ctx, work_dir=Path(work), initiator=who)
+    report.problems += checked.problems
+    report.ansible = checked.ansible
+    _render_dry_run(report, summary=out)
+    skipped = unchecked_steps(ctx)
+    if skipped:
+        out.print(f"ssh steps not tried (no check mode): {', '.join(skipped)}", markup=False)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
 
 
 RunArg = Annotated[str | None, typer.Argument(help="run id (or a unique prefix); default: the newest run")]
@@ -413,6 +465,8 @@ def _mount_lab() -> None:
 
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # golive prints every step's outcome itself; Prefect's per-task lines and tracebacks only repeat it.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
     # The lab's modules cost ~0.5 s to import: load them only when the lab (or help) is asked for.
     args = sys.argv[1:]
     if not args or args[0] == "lab" or args[0] in ("--help", "-h"):

@@ -415,13 +415,16 @@ class K8sService:
 
     # ------------------------------------------------------------ dry run
 
-    def server_dry_run(self, step: K8sStep, context: dict[str, Any]) -> list[str]:
-        """Send the step's change with dryRun=All; the problems the server names (empty when fine)."""
+    def server_dry_run(self, step: K8sStep, context: dict[str, Any], *, root: Path | None = None) -> list[str]:
+        """Send the step's change with dryRun=All; the problems the server names (empty when fine).
+
+        ``root`` is the project root that manifest paths are relative to (default: the cwd).
+        """
         action = step.k8s
         problems: list[str] = []
         try:
             cluster = self._cluster(action.context)
-            for kind, namespace, name, body, create in _planned_writes(self, cluster, action, context):
+            for kind, namespace, name, body, create in _planned_writes(self, cluster, action, context, root):
                 try:
                     if create:
                         self._create(cluster, kind, namespace, body, dry_run="All")

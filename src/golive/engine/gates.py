@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from jinja2 import Environment, TemplateSyntaxError, meta
 
 from golive.checks.base import Outcome, Verdict
 from golive.runbook.models import CommandCheck, HttpCheck, K8sCheck, PrometheusCheck, TcpCheck
@@ -88,6 +89,9 @@ class GateRunner:
                 targets = [host_of(h) for h in host_patterns(render(pattern, context))] if pattern else list(hosts)
                 if not targets:
                     targets = [None]
+            elif isinstance(check, PrometheusCheck) and _names_host(check):
+                # A query about {{ host }} is one measurement per host of the batch.
+                targets = list(hosts) or [None]
             else:
                 targets = [None]
             tasks.append(asyncio.ensure_future(self._run_check(check, targets, context, verdicts)))
@@ -149,6 +153,23 @@ class GateRunner:
                 limit="a measurement",
                 host=target.name if target else None,
             )
+
+
+_parser = Environment()
+
+
+def _names_host(check: PrometheusCheck) -> bool:
+    """True when the query or its baseline uses ``host`` (only defined per host)."""
+    texts = [check.prometheus, check.baseline.query if check.baseline else ""]
+    for text in texts:
+        if "{" not in text:
+            continue
+        try:
+            if "host" in meta.find_undeclared_variables(_parser.parse(text)):
+                return True
+        except TemplateSyntaxError:
+            continue  # rendering reports it as an inconclusive measurement
+    return False
 
 
 def is_analysis(check: Any) -> bool:

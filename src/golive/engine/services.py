@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -22,6 +23,8 @@ from golive.runbook.render import HostRef, render, render_shell
 __all__ = ["build_services"]
 
 log = structlog.get_logger(__name__)
+
+PROMETHEUS_TIMEOUT_S = 5.0
 
 
 def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s: Any) -> Callable[..., Any]:
@@ -71,7 +74,7 @@ def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s:
                 )
             b = check.baseline
             async with httpx.AsyncClient() as client:
-                return await probe_prometheus(
+                verdict = await probe_prometheus(
                     base_url=base,
                     query=render(check.prometheus, ctx),
                     max=check.max,
@@ -80,7 +83,10 @@ def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s:
                     max_ratio=b.max_ratio if b else None,
                     max_delta=b.max_delta if b else None,
                     client=client,
+                    timeout=check.timeout or PROMETHEUS_TIMEOUT_S,
                 )
+            # A per-host query (one naming {{ host }}) reports which host it measured.
+            return dataclasses.replace(verdict, host=host) if host else verdict
         if isinstance(check, K8sCheck):
             if k8s is None:
                 return Verdict(

@@ -69,12 +69,19 @@ def up(
     prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Start a Prefect server")] = True,
     traffic: Annotated[bool, typer.Option("--traffic/--no-traffic", help="Send demo traffic")] = True,
     ip_base: Annotated[int | None, typer.Option("--ip-base", help="Hosts at 127.0.0.(BASE+i) [default: 10]")] = None,
+    seed: Annotated[
+        bool, typer.Option("--seed/--no-seed", help="Create namespace demo with Deployment demo-api at v1")
+    ] = True,
 ) -> None:
     """Start the lab (or whatever of it is not running) and wait until it answers."""
     lab = _lab(lab_dir)
     try:
         with console.status("starting the lab"):
-            lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=ip_base)
+            state = lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=ip_base)
+            if seed and state.kube.url and state.kube.kubeconfig:
+                from golive.lab.kube_seed import seed_demo_api
+
+                seed_demo_api(Path(state.kube.kubeconfig))
     except (LabError, OSError) as exc:
         raise _fail(exc) from exc
     render_status(lab.status())

@@ -247,6 +247,9 @@ def app_pid(lab_dir: Path, name: str, host_pid: int) -> int | None:
     return process.outer_pid(init, inner)
 
 
+PROMETHEUS_URL_FROM_ENV = "{{ lookup('env', 'GOLIVE_PROMETHEUS_URL') | default('http://127.0.0.1:9090', true) }}"
+
+
 def write_inventory(lab_dir: Path, specs: list[HostSpec], *, python: str = sys.executable) -> Path:
     """Write ``<labdir>/inventory`` (hosts.yml + group_vars/all.yml) with absolute paths."""
     inv = lab_dir / "inventory"
@@ -267,6 +270,11 @@ def write_inventory(lab_dir: Path, specs: list[HostSpec], *, python: str = sys.e
         "ansible_python_interpreter": python,
         "golive_python": python,
         "golive_app_port": APP_PORT,
+        # golive run loads GOLIVE_PROMETHEUS_URL from <labdir>/env; the port is only known once it runs.
+        "golive_prometheus_url": PROMETHEUS_URL_FROM_ENV,
+        "golive_min_approvers": 1,
+        "golive_protected": False,
+        "golive_clusters": {"default": {"kubeconfig": str(lab_dir / "kubeconfig"), "context": "lab"}},
     }
     (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_vars, sort_keys=False))
     return inv

@@ -114,6 +114,13 @@ class LiveView:
             )
         if ev == "rollback_done":
             return f"rollback complete: {len(e['restored'])} compensation(s) ran", "bold yellow"
+        if ev == "canary_stage":
+            return (f"  {step}: canary at {e.get('percent')}% ({e.get('canary_replicas')} canary, "
+                    f"{e.get('stable_replicas')} stable)", "cyan")
+        if ev in ("k8s_switched", "k8s_restored", "k8s_deleted", "k8s_created"):
+            what = {"k8s_switched": "switched", "k8s_restored": "restored", "k8s_deleted": "deleted",
+                    "k8s_created": "created"}[ev]
+            return f"  {step}: {what} {e.get('kind', '')} {e.get('namespace', '')}/{e.get('name', '')}", "cyan"
         if ev == "notified":
             return f"notice: {e['message']}", "blue"
         if ev == "run_finished":
