@@ -176,6 +176,19 @@ def _prefect_setup(root: Path, use_prefect: bool) -> None:
         )
 
 
+def _interrupt_on_signals() -> None:
+    """SIGTERM (a supervisor stopping golive) is handled like Ctrl-C: journaled, rollback offered."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not sys.stdin.isatty():
+        return  # started with Ctrl-C ignored on purpose (nohup, a background job): respect that
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def _ask_rollback() -> bool:
     if not sys.stdin.isatty():
         err.print("interrupted: rolling back what was done", style="bold yellow")
@@ -226,6 +239,7 @@ def run(
     if check:
         _check_run(ctx, initiator=as_user)
     view = LiveView(console=err)
+    _interrupt_on_signals()
     try:
         handle, code = execute_new(
             ctx,
@@ -321,6 +335,7 @@ def resume(
     r = _project(root)
     _prefect_setup(r, not no_prefect)
     view = LiveView(console=err)
+    _interrupt_on_signals()
     try:
         handle, code, how = execute_resume(
             r, run_id, use_prefect=not no_prefect, listener=view.on_event, ask_rollback=_ask_rollback, by=as_user

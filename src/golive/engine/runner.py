@@ -94,6 +94,8 @@ class Services:
     task: Callable[[str, Callable[[], Any]], Any] = field(default=lambda name, fn: fn())
     ask_rollback: Callable[[], bool] = field(default=lambda: True)
     approvers: Callable[[], list[str] | None] = field(default=lambda: None)
+    # What an operator's Ctrl-C or a supervisor's SIGTERM arrives as (Prefect adds its own).
+    interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
     # Shows an approval in the Prefect UI (engine/prefect_pause.py); None where there is no UI.
     approval_ui: Callable[[float, Callable[[], float]], Any] = field(default=lambda timeout, clock: None)
 
@@ -243,8 +245,10 @@ class Runner:
                 self._run_step(planned)
         except (StepFailed, Aborted) as exc:
             return self._fail(exc)
-        except KeyboardInterrupt:
-            return self._interrupted()
+        except BaseException as exc:
+            if isinstance(exc, self.svc.interrupts):
+                return self._interrupted()
+            raise
         self.record("run_finished", status="succeeded", exit_code=EXIT_OK)
         return EXIT_OK
 
@@ -275,7 +279,7 @@ class Runner:
         except (KeyboardInterrupt, EOFError):
             do_rollback = False
         if do_rollback:
-            ok = self.rollback("interrupted (Ctrl-C)")
+            ok = self.rollback("interrupted (Ctrl-C or SIGTERM)")
             self.record(
                 "run_finished",
                 status="rolled_back" if ok else "rollback_failed",

@@ -179,7 +179,10 @@ def build_services(
     if ask_rollback is not None:
         svc.ask_rollback = ask_rollback
     if prefect_ui:
+        from prefect.exceptions import TerminationSignal
+
         from golive.engine.prefect_pause import prefect_pause_factory
 
         svc.approval_ui = prefect_pause_factory
+        svc.interrupts = (KeyboardInterrupt, TerminationSignal)
     return svc
