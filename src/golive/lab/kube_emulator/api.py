@@ -519,7 +519,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         if dry_run:
             spec["clusterIP"] = "127.2.255.254"
             return None
-        address = pool.allocate()
+        address = pool.allocate(ports=[int(p.get("port", 0)) for p in spec.get("ports") or [] if p.get("port")])
         spec["clusterIP"] = address
         spec["clusterIPs"] = [address]
         return address

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import threading
+from collections.abc import Sequence
 
 POD_NETWORK = "127.1.0.0/16"
 SERVICE_NETWORK = "127.2.0.0/16"
@@ -21,11 +24,16 @@ class IpPool:
         self._next = 0
         self._lock = threading.Lock()
 
-    def allocate(self) -> str:
+    def allocate(self, *, ports: Sequence[int] = ()) -> str:
+        """The next free address; with ``ports``, one where nothing on this machine listens on them.
+
+        Another emulator (a second lab, a test's own) hands out the same addresses, so an
+        address in use elsewhere is skipped rather than handed to a pod that cannot bind it.
+        """
         with self._lock:
             for offset in range(len(self._hosts)):
                 candidate = self._hosts[(self._next + offset) % len(self._hosts)]
-                if candidate not in self._used:
+                if candidate not in self._used and all(_bindable(candidate, p) for p in ports):
                     self._used.add(candidate)
                     self._next = (self._next + offset + 1) % len(self._hosts)
                     return candidate
@@ -48,3 +56,15 @@ class IpPool:
             return ipaddress.IPv4Address(address) in self._network
         except ValueError:
             return False
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True

@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 POD_PORT = 8080
 PROBE_TIMEOUT_S = 1.0
+FAILURE_THRESHOLD = 3
 PROBE_INTERVAL_S = 0.5
 STOP_GRACE_S = 2.0
 RESTART_BACKOFF_S = 1.0
@@ -71,6 +72,7 @@ class PodProcess:
     restarts: int = 0
     ready: bool = False
     probing: bool = False
+    probe_failures: int = 0
     last_probe: float = 0.0
     exited_at: float | None = None
     last_exit_code: int | None = None
@@ -144,7 +146,7 @@ class Kubelet:
         image = str(containers[0].get("image") or "")
         ports = containers[0].get("ports") or []
         port = int(ports[0].get("containerPort", POD_PORT)) if ports else POD_PORT
-        ip = self.pod_ips.allocate()
+        ip = self.pod_ips.allocate(ports=[port])
         proc = PodProcess(
             namespace=meta.get("namespace", ""),
             name=meta["name"],
@@ -245,6 +247,11 @@ class Kubelet:
             ready = False
         finally:
             proc.probing = False
+        # Like a readinessProbe's failureThreshold (3 by default): one slow answer on a busy
+        # machine does not take a ready pod out of its Service.
+        proc.probe_failures = 0 if ready else proc.probe_failures + 1
+        if proc.ready and not ready and proc.probe_failures < FAILURE_THRESHOLD:
+            return
         if ready != proc.ready:
             proc.ready = ready
             log.info("pod_readiness_changed", namespace=proc.namespace, pod=proc.name, ready=ready)
