@@ -1,0 +1,282 @@
+"""The hybrid cutover (on-prem freeze via Ansible, Kubernetes canary, unfreeze) end to end on the lab.
+
+The runbook is runbooks/core-migration.yml without its approval step, run by the real
+``golive`` command against the lab's hosts and its Kubernetes API emulator. The demo
+Deployment, namespace and Service are created here through the official client, so the
+test does not depend on any other runbook having run first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from golive.engine.journal import Journal
+from golive.lab.lab import Lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+NAMESPACE, DEPLOYMENT = "demo", "demo-api"
+V1 = "registry.local/demo:v1"
+DB_HOSTS = ("db-1", "db-2")
+RUN_TIMEOUT_S = 300.0
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def eventually(probe: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
+
+
+@dataclass
+class Kube:
+    apps: client.AppsV1Api
+    core: client.CoreV1Api
+
+    def spec(self) -> dict[str, Any]:
+        dep = self.apps.read_namespaced_deployment(DEPLOYMENT, NAMESPACE)
+        spec: dict[str, Any] = client.ApiClient().sanitize_for_serialization(dep.spec)
+        return spec
+
+    def image(self) -> str:
+        return str(self.spec()["template"]["spec"]["containers"][0]["image"])
+
+    def deployments(self, namespace: str = NAMESPACE) -> set[str]:
+        return {str(d.metadata.name) for d in self.apps.list_namespaced_deployment(namespace).items if d.metadata}
+
+    def namespaces(self) -> set[str]:
+        return {str(n.metadata.name) for n in self.core.list_namespace().items if n.metadata}
+
+    def rolled_out(self) -> bool:
+        dep = self.apps.read_namespaced_deployment(DEPLOYMENT, NAMESPACE)
+        want = dep.spec.replicas if dep.spec else 0
+        st = dep.status
+        return bool(st and st.available_replicas == want and st.updated_replicas == want and st.replicas == want)
+
+
+def demo_deployment() -> dict[str, Any]:
+    labels = {"app": DEPLOYMENT}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT, "labels": labels},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "api", "image": V1, "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    }
+
+
+def demo_service() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": DEPLOYMENT},
+        "spec": {"selector": {"app": DEPLOYMENT}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+
+
+def create_if_missing(create: Callable[[], Any]) -> None:
+    try:
+        create()
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+@pytest.fixture(scope="module")
+def kube(lab: Lab) -> Iterator[Kube]:
+    """The lab's API with namespace demo, Deployment demo-api (3 x v1 unless the lab seeded it) and its Service."""
+    api = config.new_client_from_config(config_file=str(lab.dir / "kubeconfig"), context="lab")
+    try:
+        k = Kube(client.AppsV1Api(api), client.CoreV1Api(api))
+        create_if_missing(lambda: k.core.create_namespace({"metadata": {"name": NAMESPACE}}))  # type: ignore[arg-type]
+        create_if_missing(lambda: k.apps.create_namespaced_deployment(NAMESPACE, demo_deployment()))  # type: ignore[arg-type]
+        create_if_missing(lambda: k.core.create_namespaced_service(NAMESPACE, demo_service()))  # type: ignore[arg-type]
+        eventually(k.rolled_out, timeout=60, what="demo-api rolled out")
+        original = k.spec()
+        yield k
+        # Leave demo-api as found (image and deadline) for whatever runs next in this lab.
+        container = original["template"]["spec"]["containers"][0]
+        k.apps.patch_namespaced_deployment(
+            DEPLOYMENT,
+            NAMESPACE,
+            {
+                "spec": {
+                    "progressDeadlineSeconds": original.get("progressDeadlineSeconds", 600),
+                    "template": {"spec": {"containers": [{"name": container["name"], "image": container["image"]}]}},
+                }
+            },
+        )
+        eventually(k.rolled_out, timeout=120, what="demo-api back as found")
+    finally:
+        api.close()
+
+
+@dataclass
+class Project:
+    root: Path
+    env: dict[str, str]
+
+    def golive(self, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "golive"), *args],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def runbook(self, name: str, body: dict[str, Any]) -> Path:
+        path = self.root / "runbooks" / f"{name}.yml"
+        path.write_text(yaml.safe_dump(body, sort_keys=False))
+        return path
+
+    def journals(self) -> list[Journal]:
+        return [Journal(p) for p in sorted((self.root / "runs").glob("*/journal.jsonl"), key=os.path.getmtime)]
+
+
+@pytest.fixture
+def project(lab: Lab, lab_env: dict[str, str], tmp_path: Path) -> Project:
+    """A throw-away project whose inventory/lab is the session lab's and playbooks/ the repo's."""
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "lab").symlink_to(lab.dir / "inventory", target_is_directory=True)
+    (tmp_path / "playbooks").symlink_to(REPO / "playbooks", target_is_directory=True)
+    (tmp_path / "runbooks").mkdir()
+    env = {
+        **os.environ,
+        **lab_env,
+        "GOLIVE_LAB_DIR": str(lab.dir),
+        "GOLIVE_RUNS_DIR": str(tmp_path / "runs"),
+        "GOLIVE_USER": "tester",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    return Project(tmp_path, env)
+
+
+def hybrid_runbook(project: Project) -> Path:
+    """runbooks/core-migration.yml with its approval step left out (the lab has nobody to approve)."""
+    body = yaml.safe_load((REPO / "runbooks" / "core-migration.yml").read_text())
+    body["steps"] = [s for s in body["steps"] if "approval" not in s]
+    # The machine is shared: a 2 s connect limit on sshd is a coin toss under load, not a finding.
+    for check in body["steps"][0]["check"]:
+        check["timeout"] = "10s"
+    return project.runbook("core-migration", body)
+
+
+def frozen(lab: Lab) -> list[str]:
+    return [h for h in DB_HOSTS if (lab.dir / "hosts" / h / "srv" / "db" / "frozen").exists()]
+
+
+def compensation_order(entries: list[dict[str, Any]]) -> list[str]:
+    """Steps in the order their compensation started, each named once."""
+    order: list[str] = []
+    for e in entries:
+        if e["event"] == "compensation_started" and e["step"] not in order:
+            order.append(e["step"])
+    return order
+
+
+def test_hybrid_cutover_releases_v2_and_a_bad_canary_is_undone_in_reverse(
+    project: Project, lab: Lab, kube: Kube
+) -> None:
+    """v2 goes live and unfreezes the db; v2-bad fails its canary and is compensated newest first."""
+    rb = hybrid_runbook(project)
+    found = kube.spec()
+
+    dry = project.golive("plan", str(rb), "-e", "lab", "-p", "version=v2", "--server-dry-run")
+    assert dry.returncode == EXIT_OK, dry.stdout + dry.stderr
+    assert "server dry-run: 1 change(s) accepted" in dry.stdout
+    check = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--check")
+    assert check.returncode == EXIT_OK, check.stdout + check.stderr
+    assert "ansible step freeze-writes: check mode would change db-1, db-2" in check.stdout
+    assert kube.spec() == found and frozen(lab) == [] and not (project.root / "runs").exists()
+
+    good = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--no-prefect")
+    assert good.returncode == EXIT_OK, good.stdout[-3000:] + good.stderr[-3000:]
+    assert kube.image() == "registry.local/demo:v2"
+    assert kube.deployments() == {DEPLOYMENT}
+    assert frozen(lab) == []
+
+    # A short progress deadline makes the bad canary fail fast; set only now, once v2 is up,
+    # so slow pod starts on a busy machine cannot trip the good release.
+    kube.apps.patch_namespaced_deployment(DEPLOYMENT, NAMESPACE, {"spec": {"progressDeadlineSeconds": 6}})
+    eventually(kube.rolled_out, timeout=30, what="demo-api settled after the deadline change")
+    before = kube.spec()
+
+    bad = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2-bad", "--no-prefect")
+    assert bad.returncode == EXIT_FAILED, bad.stdout[-3000:] + bad.stderr[-3000:]
+    entries = project.journals()[-1].read()
+    failed = [e for e in entries if e["event"] == "step_failed"]
+    assert [e["step"] for e in failed] == ["switch-traffic"], failed
+    assert "ProgressDeadlineExceeded" in failed[0]["reason"]
+    assert compensation_order(entries) == ["switch-traffic", "sync-data", "freeze-writes"]
+    restored = [i for i, e in enumerate(entries) if e["event"] == "k8s_restored"]
+    sync_undo = next(
+        i for i, e in enumerate(entries) if e["event"] == "compensation_started" and e["step"] == "sync-data"
+    )
+    assert restored and max(restored) < sync_undo
+    assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+
+    assert kube.spec() == before
+    assert kube.deployments() == {DEPLOYMENT}
+    assert frozen(lab) == []
+
+
+def test_server_dry_run_names_a_missing_namespace_with_its_line_and_changes_nothing(
+    project: Project, kube: Kube
+) -> None:
+    """plan --server-dry-run on a k8s step aimed at a missing namespace exits 2 with file:line and step."""
+    rb = project.runbook(
+        "missing-ns",
+        {
+            "name": "missing-ns",
+            "owner": "ops-test",
+            "steps": [
+                {"id": "noop", "notify": {"message": "start"}},
+                {
+                    "id": "roll",
+                    "k8s": {"deployment": DEPLOYMENT, "namespace": "golive-missing", "image": "registry.local/demo:v2"},
+                },
+            ],
+        },
+    )
+    line = next(i for i, text in enumerate(rb.read_text().splitlines(), 1) if text.strip().startswith("k8s:"))
+    namespaces, spec = kube.namespaces(), kube.spec()
+
+    done = project.golive("plan", str(rb), "-e", "lab", "--server-dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stdout + done.stderr
+    problems = [t for t in done.stderr.splitlines() if t.startswith(f"{rb}:")]
+    assert len(problems) == 1, done.stderr
+    assert problems[0].startswith(f"{rb}:{line}: step roll: ")
+    assert "golive-missing" in problems[0]
+    assert "server dry-run" not in done.stdout
+    assert kube.namespaces() == namespaces and kube.spec() == spec
