@@ -794,3 +794,79 @@ def test_two_distinct_approvers_other_than_the_initiator_let_the_run_continue(pr
         assert marker.read_text() == "approved\n"
     finally:
         marker.unlink(missing_ok=True)
+
+
+def test_an_approval_answered_in_the_prefect_ui_counts_beside_one_from_the_terminal(
+    project: Project, lab: Lab, lab_env: dict[str, str]
+) -> None:
+    """The approval pauses the Prefect flow run; a resume with input (what the UI sends) is the second vote."""
+    rb = project.runbook(
+        "ui-approve",
+        {
+            "name": "engine-ui-approve",
+            "owner": "ops-test",
+            "steps": [
+                {"id": "sign-off", "approval": {"approvers": 2, "exclude_initiator": True, "timeout": "300s"}},
+                {"id": "after", "notify": "approved"},
+            ],
+        },
+    )
+    proc = project.start(rb, "--as", "alice")
+    journal = project.wait_journal(has("approval_requested", step="sign-off"), timeout=120, what="the approval")
+    request = journal.read()[first(journal.read(), "approval_requested")]
+    flow_run_id = request["flow_run_id"]
+    assert flow_run_id, "the approval must name the paused Prefect flow run"
+    api = lab_env["PREFECT_API_URL"].rstrip("/")
+
+    def flow_state() -> str:
+        return str(httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10.0).json()["state"]["type"])
+
+    eventually(lambda: flow_state() == "PAUSED" or None, timeout=30, what="the flow run to pause")
+    assert project.golive("approve", request["run_id"], "--as", "bob").returncode == 0
+    project.wait_journal(has("approval_accepted", by="bob"), timeout=30, what="bob's approval")
+    eventually(lambda: flow_state() == "PAUSED" or None, timeout=30, what="the flow run still paused for vote 2")
+    resumed = httpx.post(
+        f"{api}/flow_runs/{flow_run_id}/resume",
+        json={"run_input": {"decision": "approve", "name": "carol", "comment": "looks good"}},
+        timeout=10.0,
+    )
+    assert resumed.status_code < 300, resumed.text
+    assert project.wait_exit(proc, timeout=120) == EXIT_OK, project.output()
+    entries = journal.read()
+    carol = entries[first(entries, "approval_accepted", by="carol")]
+    assert carol["source"] == "prefect-ui" and carol["comment"] == "looks good"
+    assert entries[first(entries, "approval_granted")]["approvers"] == ["bob", "carol"]
+    assert prefect_flow_state(api, request["run_id"]) == "COMPLETED"
+
+
+def test_sigterm_during_a_run_rolls_back_and_exits_130(project: Project, lab: Lab) -> None:
+    """A supervisor's SIGTERM mid-run is journaled, what was done is undone (no TTY), and the exit is 130."""
+    marker = host_file(lab, "db-2", "/srv/engine-sigterm")
+    rb = project.runbook(
+        "sigterm",
+        {
+            "name": "engine-sigterm",
+            "owner": "ops-test",
+            "steps": [
+                {
+                    "id": "mark",
+                    "ssh": {"hosts": "db-2", "command": "touch /srv/engine-sigterm"},
+                    "rollback": {"ssh": {"hosts": "db-2", "command": "rm -f /srv/engine-sigterm"}},
+                },
+                {"id": "hold", "pause": "120s"},
+            ],
+        },
+    )
+    try:
+        proc = project.start(rb)
+        journal = project.wait_journal(has("step_started", step="hold"), timeout=120, what="the pause step")
+        assert marker.exists()
+        os.kill(proc.pid, signal.SIGTERM)
+        assert project.wait_exit(proc, timeout=120) == 130, project.output()
+        entries = journal.read()
+        assert first(entries, "compensation_done", unit="rollback:mark") >= 0
+        finished = entries[first(entries, "run_finished")]
+        assert finished["exit_code"] == 130 and finished["status"] == "rolled_back"
+        assert not marker.exists()
+    finally:
+        marker.unlink(missing_ok=True)
