@@ -175,7 +175,7 @@ def _gate(check: Any, hosts: list[str]) -> Gate:
         limit = "available" + (f", restarts <= {check.k8s.max_restarts}" if check.k8s.max_restarts is not None else "")
     else:  # pragma: no cover - the union is closed
         raise TypeError(type(check))
-    estimate = (check.count - 1) * check.interval + CHECK_S
+    estimate = check.initial_delay + (check.count - 1) * check.interval + CHECK_S
     return Gate(
         kind=kind,
         target=target,

@@ -111,6 +111,8 @@ class GateRunner:
         failures = 0
         passes = 0
         errors_in_row = 0
+        if check.initial_delay:
+            await self.sleep(check.initial_delay)
         for i in range(check.count):
             if i:
                 await self.sleep(check.interval)
