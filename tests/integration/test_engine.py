@@ -870,3 +870,32 @@ def test_sigterm_during_a_run_rolls_back_and_exits_130(project: Project, lab: La
         assert not marker.exists()
     finally:
         marker.unlink(missing_ok=True)
+
+
+def test_the_prefect_deployment_entrypoint_runs_a_runbook_unattended(
+    project: Project, lab: Lab, lab_env: dict[str, str]
+) -> None:
+    """flows/cutover.py:cutover, as a deployment or schedule calls it, runs the runbook and journals who started it."""
+    rb = project.runbook(
+        "scheduled",
+        {"name": "engine-scheduled", "owner": "ops-test", "steps": [{"id": "hello", "notify": "scheduled run"}]},
+    )
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from flows.cutover import cutover\n"
+        f"cutover(runbook={str(rb)!r}, env='lab', params={{}}, initiator='schedule:nightly')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project.root,
+        env=project.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    entries = project.only_journal().read()
+    assert entries[0]["initiator"] == "schedule:nightly"
+    assert entries[-1]["event"] == "run_finished" and entries[-1]["exit_code"] == 0
+    assert {"hello"} <= prefect_task_names(lab_env["PREFECT_API_URL"], entries[0]["run_id"])

@@ -20,7 +20,9 @@ __all__ = ["cutover", "run_as_flow"]
 def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str) -> int:
     from prefect.context import FlowRunContext
 
-    if FlowRunContext.get() is not None:  # already inside a flow (a deployment): steps become its tasks
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run is not None:  # inside a deployment's flow: steps become its tasks
+        _name_flow_run(ctx.flow_run.id, run_id)
         return body()
     result: dict[str, int] = {}
 
@@ -42,6 +44,19 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str) -> int:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         golive_run(return_state=True)
     return result.get("code", 3)
+
+
+def _name_flow_run(flow_run_id: Any, run_id: str) -> None:
+    """Give a deployment's flow run the golive run id as its name, so UI and journal match."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run_id, name=run_id)
+    except Exception as exc:  # cosmetic: never fail a run over its display name
+        import structlog
+
+        structlog.get_logger(__name__).warning("flow_run_rename_failed", error=str(exc))
 
 
 @flow(name="golive-cutover", persist_result=False, validate_parameters=True)
