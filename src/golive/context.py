@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from golive.errors import Issue
 from golive.inventory import Inventory, find_project_root, load_inventory
-from golive.plan import Plan, build_plan
 from golive.runbook.load import LoadedRunbook, load_runbook
 from golive.runbook.validate import validate
+
+if TYPE_CHECKING:
+    from golive.plan import Plan
 
 __all__ = ["RunContext", "prepare"]
 
@@ -38,6 +40,8 @@ class RunContext:
         return validate(self.loaded, root=self.root, inventory=self.inventory, params=self.params)
 
     def plan(self) -> Plan:
+        from golive.plan import build_plan  # `golive validate` needs no plan
+
         return build_plan(
             self.loaded,
             root=self.root,

@@ -116,7 +116,6 @@ def build_services(
     prefect_ui: bool = False,
 ) -> Services:
     from golive.drivers.ansible import run_playbook
-    from golive.drivers.ssh import run_commands
 
     def need_inventory() -> Inventory:
         if inventory is None:
@@ -145,6 +144,8 @@ def build_services(
         )
 
     def ssh(*, commands: dict[str, list[str]], timeout: float, max_output: int) -> ActionResult:
+        from golive.drivers.ssh import run_commands  # paramiko takes ~0.1 s to import; most runs have no ssh step
+
         inv = need_inventory()
         groups: dict[tuple[str, ...], list[str]] = {}
         for host, cmds in commands.items():
