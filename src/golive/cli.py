@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from golive.errors import RunbookError
+
+if TYPE_CHECKING:
+    from golive.engine.execute import RunHandle
 
 __all__ = ["app", "main"]
 
@@ -286,20 +289,26 @@ def _project(root: Path | None) -> Path:
     return find_project_root(root or Path.cwd())
 
 
+def _find_run(run_id: str | None, root: Path | None) -> RunHandle:
+    from golive.engine.execute import Refused, find_run
+
+    try:
+        return find_run(_project(root), run_id)
+    except Refused as exc:
+        err.print(str(exc), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 @app.command()
 def status(
     run_id: RunArg = None, root: RootOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """Where a run is: steps, batches, failures, rollback, who approved."""
-    from golive.engine.execute import Refused, find_run, is_live
+    from golive.engine.execute import is_live
     from golive.engine.state import fold
     from golive.report.live import render_status
 
-    try:
-        handle = find_run(_project(root), run_id)
-    except Refused as exc:
-        err.print(str(exc), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    handle = _find_run(run_id, root)
     state = fold(handle.journal)
     if as_json:
         import json
@@ -373,14 +382,10 @@ def abort(
 
 
 def _control(action: str, run_id: str | None, root: Path, by: str | None, **fields: object) -> None:
-    from golive.engine.execute import Refused, find_run, send_control
+    from golive.engine.execute import send_control
     from golive.engine.state import fold
 
-    try:
-        handle = find_run(_project(root), run_id)
-    except Refused as exc:
-        err.print(str(exc), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    handle = _find_run(run_id, root)
     state = fold(handle.journal)
     if state.finished:
         err.print(f"refused: run {handle.run_id} already finished ({state.status})", style="bold red")
@@ -411,14 +416,10 @@ def approve(
 ) -> None:
     """Approve the approval step a run waits at (bound to the plan digest)."""
     from golive.engine.approvals import approval_state, refusal
-    from golive.engine.execute import Refused, find_run, send_control
+    from golive.engine.execute import send_control
     from golive.engine.runner import current_user
 
-    try:
-        handle = find_run(_project(root), run_id)
-    except Refused as exc:
-        err.print(str(exc), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    handle = _find_run(run_id, root)
     entries = handle.journal.read()
     req = approval_state(entries)
     request = req["request"]

@@ -6,21 +6,20 @@ stops its pod processes). Each test works on Deployments of its own name.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from golive.drivers.k8s import K8sService
 from golive.engine.journal import Journal
 from golive.engine.runner import Runner
 from golive.engine.services import build_services
 from golive.inventory import Inventory, load_inventory
-from golive.lab.kube_emulator import EmulatorProcess, start
+from golive.lab.kube_emulator import EmulatorProcess
 from golive.plan import build_plan
 from golive.runbook.load import parse_runbook
 
@@ -29,43 +28,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]
 V1 = "registry.local/demo:v1"
 V2 = "registry.local/demo:v2"
 BAD = "registry.local/demo:v2-bad"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    root = tmp_path_factory.mktemp("kube")
-    handle = start(
-        port=free_port(), state_dir=root / "state", sd_file=root / "sd" / "pods.json", kubeconfig=root / "kubeconfig"
-    )
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def api(emulator: EmulatorProcess) -> Iterator[client.ApiClient]:
-    api_client = config.new_client_from_config(config_file=str(emulator.kubeconfig), context="lab")
-    try:
-        yield api_client
-    finally:
-        api_client.close()
-
-
-@pytest.fixture(scope="module")
-def apps(api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api)
-
-
-@pytest.fixture(scope="module")
-def core(api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api)
 
 
 @pytest.fixture(scope="module")

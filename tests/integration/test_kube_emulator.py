@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubekit import free_port
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -26,46 +26,6 @@ from golive.lab.kube_emulator import EmulatorProcess, start
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]
 
 WAIT_S = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    root = tmp_path_factory.mktemp("kube")
-    handle = start(
-        port=free_port(),
-        state_dir=root / "state",
-        sd_file=root / "sd" / "pods.json",
-        kubeconfig=root / "kubeconfig",
-    )
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def api_client(emulator: EmulatorProcess) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(emulator.kubeconfig), context="lab")
-    try:
-        yield api
-    finally:
-        api.close()
-
-
-@pytest.fixture(scope="module")
-def apps(api_client: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture(scope="module")
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client)
 
 
 @pytest.fixture()

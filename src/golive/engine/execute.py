@@ -87,6 +87,14 @@ def _flock(path: Path, what: str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def _run_locks(ctx: RunContext, handle: RunHandle) -> Iterator[None]:
+    """One run per environment at a time, and one process per run."""
+    env_lock = runs_dir(ctx.root) / ".locks" / f"{ctx.env or 'none'}.lock"
+    with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {handle.run_id}"):
+        yield
+
+
 def is_live(handle: RunHandle) -> bool:
     """True while a runner process holds the run's lock."""
     path = handle.dir / "lock"
@@ -209,9 +217,8 @@ def execute_new(
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
     handle.dir.mkdir(parents=True, exist_ok=True)
-    env_lock = runs_dir(ctx.root) / ".locks" / f"{ctx.env or 'none'}.lock"
     try:
-        with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {run_id}"):
+        with _run_locks(ctx, handle):
             runner = _runner(
                 ctx,
                 handle=handle,
@@ -262,8 +269,7 @@ def execute_resume(
             f"the runbook or its inputs changed since run {handle.run_id} started "
             f"(plan {previous_digest[:12]} -> {plan.digest[:12]}); start a new run instead"
         )
-    env_lock = runs_dir(root) / ".locks" / f"{ctx.env or 'none'}.lock"
-    with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {handle.run_id}"):
+    with _run_locks(ctx, handle):
         runner = _runner(
             ctx,
             handle=handle,
