@@ -18,6 +18,7 @@ from golive.errors import RunbookError
 
 if TYPE_CHECKING:
     from golive.engine.execute import RunHandle
+    from golive.report.live import LiveView
 
 __all__ = ["app", "main"]
 
@@ -192,7 +193,8 @@ def _interrupt_on_signals() -> None:
     signal.signal(signal.SIGINT, interrupt)
 
 
-def _ask_rollback() -> bool:
+def _ask_rollback(view: LiveView) -> bool:
+    view.close()  # the live board would draw over the question
     if not sys.stdin.isatty():
         err.print("interrupted: rolling back what was done", style="bold yellow")
         return True
@@ -248,13 +250,15 @@ def run(
             ctx,
             use_prefect=not no_prefect,
             listener=view.on_event,
-            ask_rollback=_ask_rollback,
+            ask_rollback=lambda: _ask_rollback(view),
             initiator=as_user,
             on_started=lambda h: err.print(f"run {h.run_id}  journal {h.dir}/journal.jsonl"),
         )
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        view.close()
     _exit_for(code, handle.run_id)
 
 
@@ -347,13 +351,20 @@ def resume(
     _interrupt_on_signals()
     try:
         handle, code, how = execute_resume(
-            r, run_id, use_prefect=not no_prefect, listener=view.on_event, ask_rollback=_ask_rollback, by=as_user
+            r,
+            run_id,
+            use_prefect=not no_prefect,
+            listener=view.on_event,
+            ask_rollback=lambda: _ask_rollback(view),
+            by=as_user,
         )
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None
     except RunbookError as exc:
         _fail_input(exc)
+    finally:
+        view.close()
     if how == "signalled":
         out.print(f"run {handle.run_id}: asked the running process to resume")
         return

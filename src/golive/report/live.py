@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from golive.engine.journal import Journal
 from golive.engine.state import RunState, fold
@@ -29,17 +30,103 @@ def explain_exit(code: int, run_id: str) -> str:
 
 
 class LiveView:
-    """Turns journal entries into one line each; colour on a TTY, plain text otherwise."""
+    """Turns journal entries into one line each; on a terminal a live board of steps stays below them.
 
-    def __init__(self, *, console: Console) -> None:
+    The board shows each step's state, its current batch, hosts done and failed, the last
+    gate measurement and elapsed time; without a terminal only the lines are printed.
+    """
+
+    def __init__(self, *, console: Console, board: bool | None = None) -> None:
         self.console = console
         self.t0 = time.monotonic()
+        self.board_on = console.is_terminal if board is None else board
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._live: Any = None
 
     def on_event(self, e: dict[str, Any]) -> None:
+        if self.board_on:
+            self._track(e)
         line = self.format(e)
         if line is not None:
             text, style = line
             self.console.print(f"[{time.monotonic() - self.t0:7.1f}s] {text}", style=style, markup=False)
+        if self._live is not None:
+            self._live.update(self.board())
+        if e["event"] == "run_finished":
+            self.close()
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _track(self, e: dict[str, Any]) -> None:
+        ev, step = e["event"], e.get("step")
+        if ev in ("run_started", "run_resumed") and self._live is None:
+            for s in e.get("steps", []):
+                self.rows.setdefault(
+                    s["id"],
+                    {
+                        "kind": s["kind"],
+                        "status": "pending",
+                        "batch": "",
+                        "done": 0,
+                        "failed": set(),
+                        "gate": "",
+                        "t": None,
+                        "end": None,
+                    },
+                )
+            from rich.live import Live
+
+            self._live = Live(self.board(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.start()
+            return
+        row = self.rows.get(str(step)) if step is not None else None
+        if row is None:
+            return
+        if ev == "step_started":
+            row.update(status="running", t=time.monotonic())
+        elif ev in ("step_done", "step_failed"):
+            row.update(status="done" if ev == "step_done" else "FAILED", end=time.monotonic())
+        elif ev == "batch_started":
+            row["batch"] = str(e.get("batch"))
+        elif ev == "batch_done":
+            row["done"] += len(e.get("hosts", [])) - len(e.get("failed_hosts", []))
+        elif ev == "action_result" and not e.get("rollback"):
+            row["failed"] |= {h for h, r in e.get("hosts", {}).items() if not r.get("ok")}
+        elif ev == "check_result":
+            row["gate"] = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
+        elif ev in ("paused", "approval_requested"):
+            row["status"] = "WAITING"
+        elif ev in ("unpaused", "approval_granted"):
+            row["status"] = "running"
+        elif ev == "compensation_done":
+            row["status"] = "undone"
+
+    def board(self) -> Table:
+        table = Table(title=f"elapsed {time.monotonic() - self.t0:.0f}s", title_justify="left", expand=False)
+        for col in ("step", "state", "batch", "hosts ok", "failed", "last gate", "time"):
+            table.add_column(col, overflow="fold")
+        styles = {
+            "done": "green",
+            "running": "cyan",
+            "FAILED": "bold red",
+            "WAITING": "bold magenta",
+            "undone": "yellow",
+        }
+        for name, r in self.rows.items():
+            took = (r["end"] or time.monotonic()) - r["t"] if r["t"] else None
+            table.add_row(
+                name,
+                Text(r["status"], style=styles.get(r["status"], "")),
+                r["batch"],
+                str(r["done"] or ""),
+                ", ".join(sorted(r["failed"])),
+                Text(r["gate"][:70]),
+                f"{took:.0f}s" if took is not None else "",
+            )
+        return table
 
     @staticmethod
     def format(e: dict[str, Any]) -> tuple[str, str] | None:
@@ -115,11 +202,18 @@ class LiveView:
         if ev == "rollback_done":
             return f"rollback complete: {len(e['restored'])} compensation(s) ran", "bold yellow"
         if ev == "canary_stage":
-            return (f"  {step}: canary at {e.get('percent')}% ({e.get('canary_replicas')} canary, "
-                    f"{e.get('stable_replicas')} stable)", "cyan")
+            return (
+                f"  {step}: canary at {e.get('percent')}% ({e.get('canary_replicas')} canary, "
+                f"{e.get('stable_replicas')} stable)",
+                "cyan",
+            )
         if ev in ("k8s_switched", "k8s_restored", "k8s_deleted", "k8s_created"):
-            what = {"k8s_switched": "switched", "k8s_restored": "restored", "k8s_deleted": "deleted",
-                    "k8s_created": "created"}[ev]
+            what = {
+                "k8s_switched": "switched",
+                "k8s_restored": "restored",
+                "k8s_deleted": "deleted",
+                "k8s_created": "created",
+            }[ev]
             return f"  {step}: {what} {e.get('kind', '')} {e.get('namespace', '')}/{e.get('name', '')}", "cyan"
         if ev == "notified":
             return f"notice: {e['message']}", "blue"
