@@ -11,7 +11,6 @@ import fcntl
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,19 @@ from golive.engine.journal import Journal, runs_dir
 from golive.engine.runner import EXIT_REFUSED, Runner, current_user
 from golive.engine.state import RunState, fold
 
-__all__ = ["RunHandle", "execute_new", "execute_resume", "find_run", "is_live", "new_run_id", "send_control"]
+__all__ = [
+    "EXIT_REFUSED",
+    "Refused",
+    "RunHandle",
+    "execute_abort",
+    "execute_new",
+    "execute_resume",
+    "find_run",
+    "is_live",
+    "new_run_id",
+    "previous_from_history",
+    "send_control",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -336,16 +347,3 @@ def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
 
 def _cli_params(meta: dict[str, Any]) -> dict[str, Any]:
     return dict(meta.get("cli_params", meta.get("params", {})))
-
-
-def wait_for_state(handle: RunHandle, predicate: Callable[[RunState], bool], *, timeout: float) -> RunState:
-    """Poll a run's journal until ``predicate`` holds (bounded by ``timeout``)."""
-    end = time.monotonic() + timeout
-    while True:
-        st = fold(handle.journal)
-        if predicate(st) or time.monotonic() > end:
-            return st
-        time.sleep(0.1)
-
-
-__all__ += ["EXIT_REFUSED", "Refused", "execute_abort", "previous_from_history", "wait_for_state"]

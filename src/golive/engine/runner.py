@@ -24,7 +24,7 @@ from golive.checks.base import Outcome, Verdict
 from golive.drivers.base import ActionResult, HostResult
 from golive.engine.gates import GateRunner, is_analysis
 from golive.engine.journal import Journal
-from golive.engine.state import RunState, Unit, fold
+from golive.engine.state import RunState, Unit
 from golive.errors import DriverError, TransientError
 from golive.plan import Plan, PlannedStep
 from golive.runbook.models import (
@@ -593,7 +593,3 @@ class Runner:
         )
         if not result.ok:
             raise DriverError(result.summary())
-
-
-def load_state(journal: Journal) -> RunState:
-    return fold(journal)
