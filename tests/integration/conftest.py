@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kubekit import free_port
+from kit import free_port
 from kubernetes import client, config
 
 from golive.lab.kube_emulator import EmulatorProcess, start

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shlex
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kit import eventually
 
 from golive.checks.base import Outcome, Verdict
 from golive.checks.command import probe_command
@@ -33,18 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "playbooks" / "deploy.yml"
 APP_PORT = 8080
 T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"{what} not within {timeout}s (last: {last!r})")
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from kit import eventually
 
 from golive.engine.journal import Journal
 from golive.lab.hosts import APP_PORT
@@ -82,18 +83,6 @@ def deploy_v1(lab: Lab, hosts: list[str]) -> None:
     ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, f"restoring v1 on {off} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-
-
-def eventually(probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
 
 
 def events(journal: Journal) -> list[str]:

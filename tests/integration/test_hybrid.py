@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kit import eventually
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -34,18 +34,6 @@ V1 = "registry.local/demo:v1"
 DB_HOSTS = ("db-1", "db-2")
 RUN_TIMEOUT_S = 300.0
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def eventually(probe: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubekit import free_port
+from kit import free_port
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
