@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,3 +28,30 @@ def eventually(probe: Callable[[], T | None], *, timeout: float, what: str, inte
             return last
         time.sleep(interval)
     pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
+
+
+def deployment(
+    name: str,
+    *,
+    image: str = "registry.local/demo:v1",
+    replicas: int = 3,
+    labels: dict[str, str] | None = None,
+    deadline: int = 30,
+) -> dict[str, Any]:
+    """A Deployment of the demo service, one container on port 8080, rolling one pod at a time."""
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "progressDeadlineSeconds": deadline,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kit import deployment
 from kubernetes import client
 
 from golive.drivers.k8s import K8sService
@@ -63,25 +64,6 @@ def k8s(inventory: Inventory) -> Iterator[K8sService]:
         yield service
     finally:
         service.close()
-
-
-def deployment(name: str, *, replicas: int = 3, deadline: int = 30) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": deadline,
-            "selector": {"matchLabels": labels},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": V1, "ports": [{"containerPort": 8080}]}]},
-            },
-        },
-    }
 
 
 def service(name: str) -> dict[str, Any]:

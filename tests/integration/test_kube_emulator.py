@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit import free_port
+from kit import deployment, free_port
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -35,32 +35,6 @@ def faults(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
         yield emulator
     finally:
         emulator.clear_faults()
-
-
-def deployment(
-    name: str,
-    *,
-    image: str = "registry.local/demo:v1",
-    replicas: int = 3,
-    labels: dict[str, str] | None = None,
-    deadline: int = 30,
-) -> dict[str, Any]:
-    labels = labels or {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": deadline,
-            "selector": {"matchLabels": labels},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]},
-            },
-        },
-    }
 
 
 def rolled_out(dep: client.V1Deployment) -> bool:
