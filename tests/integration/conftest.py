@@ -1,14 +1,18 @@
-"""Fixtures of the integration tests that talk to a Kubernetes API emulator of their own."""
+"""Fixtures shared by the integration tests: a throw-away golive project on the lab, an emulator of their own."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from kit import free_port
+from kit import REPO, Project, free_port
 from kubernetes import client, config
 
 from golive.lab.kube_emulator import EmulatorProcess, start
+from golive.lab.lab import Lab
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +45,36 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture(scope="module")
 def core(api_client: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def project(lab: Lab, lab_env: dict[str, str], tmp_path: Path) -> Iterator[Project]:
+    """A project dir per test with its own runs dir; background runners it started are stopped."""
+    # The lab starts its Prefect server without waiting for it; a run needs it to answer.
+    assert lab.wait_prefect(timeout=90), "the lab's Prefect server did not answer /api/health"
+    state = lab.load()
+    assert state is not None and state.prefect.alive(), (
+        f"the lab's Prefect server is not running (another server on its port?): see {lab.dir}/prefect/server.log"
+    )
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "lab").symlink_to(lab.dir / "inventory", target_is_directory=True)
+    (tmp_path / "playbooks").symlink_to(REPO / "playbooks", target_is_directory=True)
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "extra").mkdir()
+    env = {
+        **os.environ,
+        **lab_env,
+        "GOLIVE_LAB_DIR": str(lab.dir),
+        "GOLIVE_RUNS_DIR": str(tmp_path / "runs"),
+        "GOLIVE_USER": "tester",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    proj = Project(root=tmp_path, lab=lab, env=env)
+    try:
+        yield proj
+    finally:
+        for proc in proj.started:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

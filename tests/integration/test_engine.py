@@ -15,15 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from kit import eventually
+from kit import BIN, REPO, RUN_TIMEOUT_S, Project, eventually
 
 from golive.engine.journal import Journal
 from golive.lab.hosts import APP_PORT
@@ -31,10 +30,6 @@ from golive.lab.lab import Lab, load_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-RUN_TIMEOUT_S = 300.0
-CLI_TIMEOUT_S = 60.0
 EXIT_OK, EXIT_FAILED, EXIT_ROLLBACK_FAILED, EXIT_REFUSED = 0, 1, 3, 4
 
 
@@ -97,117 +92,8 @@ def first(entries: list[dict[str, Any]], event: str, **match: Any) -> int:
     return -1
 
 
-@dataclass
-class Project:
-    """A throw-away golive project: inventory/lab is the lab's, playbooks/ is the repo's."""
-
-    root: Path
-    lab: Lab
-    env: dict[str, str]
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def runs(self) -> Path:
-        return self.root / "runs"
-
-    def runbook(self, name: str, body: dict[str, Any]) -> Path:
-        path = self.root / "runbooks" / f"{name}.yml"
-        path.write_text(yaml.safe_dump(body, sort_keys=False))
-        return path
-
-    def golive(self, *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "golive"), *args],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def run(self, runbook: Path, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        return self.golive("run", str(runbook), "-e", "lab", *args, timeout=timeout)
-
-    def start(self, runbook: Path, *args: str, log_name: str = "runner") -> subprocess.Popen[bytes]:
-        """``golive run`` in the background; its output goes to a file next to the runs."""
-        out = (self.root / f"{log_name}.log").open("wb")
-        proc = subprocess.Popen(
-            [str(BIN / "golive"), "run", str(runbook), "-e", "lab", *args],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        out.close()
-        self.started.append(proc)
-        return proc
-
-    def output(self, log_name: str = "runner") -> str:
-        path = self.root / f"{log_name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def journals(self) -> list[Journal]:
-        return [Journal(p) for p in sorted(self.runs.glob("*/journal.jsonl"))]
-
-    def only_journal(self) -> Journal:
-        found = self.journals()
-        assert len(found) == 1, f"expected one run under {self.runs}, found {[j.run_dir.name for j in found]}"
-        return found[0]
-
-    def wait_journal(self, predicate: Callable[[list[dict[str, Any]]], bool], *, timeout: float, what: str) -> Journal:
-        def probe() -> Journal | None:
-            for j in self.journals():
-                if predicate(j.read()):
-                    return j
-            return None
-
-        found: Journal = eventually(probe, timeout=timeout, what=what)
-        return found
-
-    def wait_exit(self, proc: subprocess.Popen[bytes], *, timeout: float = RUN_TIMEOUT_S) -> int:
-        try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"golive run (pid {proc.pid}) still running after {timeout:g}s:\n{self.output()}")
-
-
 def has(event: str, **match: Any) -> Callable[[list[dict[str, Any]]], bool]:
     return lambda entries: first(entries, event, **match) >= 0
-
-
-@pytest.fixture
-def project(lab: Lab, lab_env: dict[str, str], tmp_path: Path) -> Iterator[Project]:
-    """A project dir per test with its own runs dir; background runners it started are stopped."""
-    # The lab starts its Prefect server without waiting for it; a run needs it to answer.
-    assert lab.wait_prefect(timeout=90), "the lab's Prefect server did not answer /api/health"
-    state = lab.load()
-    assert state is not None and state.prefect.alive(), (
-        f"the lab's Prefect server is not running (another server on its port?): see {lab.dir}/prefect/server.log"
-    )
-    (tmp_path / "inventory").mkdir()
-    (tmp_path / "inventory" / "lab").symlink_to(lab.dir / "inventory", target_is_directory=True)
-    (tmp_path / "playbooks").symlink_to(REPO / "playbooks", target_is_directory=True)
-    (tmp_path / "runbooks").mkdir()
-    (tmp_path / "extra").mkdir()
-    env = {
-        **os.environ,
-        **lab_env,
-        "GOLIVE_LAB_DIR": str(lab.dir),
-        "GOLIVE_RUNS_DIR": str(tmp_path / "runs"),
-        "GOLIVE_USER": "tester",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    proj = Project(root=tmp_path, lab=lab, env=env)
-    try:
-        yield proj
-    finally:
-        for proc in proj.started:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 def deploy_step(

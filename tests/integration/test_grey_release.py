@@ -29,7 +29,6 @@ from test_engine import (  # the shared tmp-project and subprocess helpers
     has,
     host_file,
     host_ip,
-    project,
     release,
     versions,
 )
@@ -38,7 +37,6 @@ from golive.lab.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
-__all__ = ["project"]  # the fixture is used by name
 
 # The 5xx share of everything one host answered in the last 5 s (instance is "<ip>:8080").
 HOST_ERROR_RATIO = (

@@ -8,9 +8,6 @@ test does not depend on any other runbook having run first.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +15,18 @@ from typing import Any
 
 import pytest
 import yaml
-from kit import eventually
+from kit import REPO, RUN_TIMEOUT_S, Project, eventually
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from golive.engine.journal import Journal
 from golive.lab.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 NAMESPACE, DEPLOYMENT = "demo", "demo-api"
 V1 = "registry.local/demo:v1"
 DB_HOSTS = ("db-1", "db-2")
-RUN_TIMEOUT_S = 300.0
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -126,50 +120,6 @@ def kube(lab: Lab) -> Iterator[Kube]:
         api.close()
 
 
-@dataclass
-class Project:
-    root: Path
-    env: dict[str, str]
-
-    def golive(self, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "golive"), *args],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def runbook(self, name: str, body: dict[str, Any]) -> Path:
-        path = self.root / "runbooks" / f"{name}.yml"
-        path.write_text(yaml.safe_dump(body, sort_keys=False))
-        return path
-
-    def journals(self) -> list[Journal]:
-        return [Journal(p) for p in sorted((self.root / "runs").glob("*/journal.jsonl"), key=os.path.getmtime)]
-
-
-@pytest.fixture
-def project(lab: Lab, lab_env: dict[str, str], tmp_path: Path) -> Project:
-    """A throw-away project whose inventory/lab is the session lab's and playbooks/ the repo's."""
-    (tmp_path / "inventory").mkdir()
-    (tmp_path / "inventory" / "lab").symlink_to(lab.dir / "inventory", target_is_directory=True)
-    (tmp_path / "playbooks").symlink_to(REPO / "playbooks", target_is_directory=True)
-    (tmp_path / "runbooks").mkdir()
-    env = {
-        **os.environ,
-        **lab_env,
-        "GOLIVE_LAB_DIR": str(lab.dir),
-        "GOLIVE_RUNS_DIR": str(tmp_path / "runs"),
-        "GOLIVE_USER": "tester",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    return Project(tmp_path, env)
-
-
 def hybrid_runbook(project: Project) -> Path:
     """runbooks/core-migration.yml with its approval step left out (the lab has nobody to approve)."""
     body = yaml.safe_load((REPO / "runbooks" / "core-migration.yml").read_text())
@@ -203,12 +153,12 @@ def test_hybrid_cutover_releases_v2_and_a_bad_canary_is_undone_in_reverse(
     dry = project.golive("plan", str(rb), "-e", "lab", "-p", "version=v2", "--server-dry-run")
     assert dry.returncode == EXIT_OK, dry.stdout + dry.stderr
     assert "server dry-run: 1 change(s) accepted" in dry.stdout
-    check = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--check")
+    check = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--check", timeout=RUN_TIMEOUT_S)
     assert check.returncode == EXIT_OK, check.stdout + check.stderr
     assert "ansible step freeze-writes: check mode would change db-1, db-2" in check.stdout
     assert kube.spec() == found and frozen(lab) == [] and not (project.root / "runs").exists()
 
-    good = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--no-prefect")
+    good = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--no-prefect", timeout=RUN_TIMEOUT_S)
     assert good.returncode == EXIT_OK, good.stdout[-3000:] + good.stderr[-3000:]
     assert kube.image() == "registry.local/demo:v2"
     assert kube.deployments() == {DEPLOYMENT}
@@ -220,7 +170,7 @@ def test_hybrid_cutover_releases_v2_and_a_bad_canary_is_undone_in_reverse(
     eventually(kube.rolled_out, timeout=30, what="demo-api settled after the deadline change")
     before = kube.spec()
 
-    bad = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2-bad", "--no-prefect")
+    bad = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2-bad", "--no-prefect", timeout=RUN_TIMEOUT_S)
     assert bad.returncode == EXIT_FAILED, bad.stdout[-3000:] + bad.stderr[-3000:]
     entries = project.journals()[-1].read()
     failed = [e for e in entries if e["event"] == "step_failed"]
