@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from golive.engine.flow import cutover
+from golive.engine.deployment import cutover
 
 __all__ = ["cutover", "main"]
 

@@ -9,6 +9,7 @@ run where no host could even be connected to and a retry may help (``TransientEr
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+import yaml
 
 from golive.drivers.base import ActionResult, HostResult
 from golive.errors import PermanentError, TransientError
 
-__all__ = ["EventHandler", "run_playbook"]
+__all__ = ["EventHandler", "RollingPlaybook", "rolling_playbook", "run_playbook"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +41,12 @@ MAX_CONTROL_DIR = 78
 # How often ansible-runner polls the cancel callback (its default is 5 s).
 CANCEL_POLL_S = 0.5
 MAX_OUTPUT = 4096
+# The task golive appends to a rolling play; and how long it may hold a play at most.
+GATE_TASK = "golive: batch gate"
+GATE_TIMEOUT_S = 86400.0
+GATE_POLL_S = 0.02
+# How long a play told to stop may take to end before it is cancelled.
+PROCESS_END_S = 30.0
 # Unreachable messages that mean "nobody answered yet", not "answered and refused us".
 _TRANSIENT_UNREACHABLE = re.compile(
     r"connection refused|connection reset|kex_exchange_identification|connection closed by remote host",
@@ -70,50 +78,356 @@ def run_playbook(
     if not hosts:
         # An empty --limit would mean every host in the inventory.
         return ActionResult(detail={"status": "skipped", "reason": "no hosts"})
-    work_dir = Path(work_dir).resolve()
-    private = work_dir / "ansible"
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
     ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     collector = _Collector(on_event=on_event, cancel=cancel)
-    env = _environment(work_dir=work_dir, playbook=playbook)
     log.info("ansible_run_started", playbook=str(playbook), hosts=len(hosts), check=check, forks=forks, ident=ident)
     started = time.monotonic()
     import ansible_runner  # slow to import; only runs need it
 
     runner = ansible_runner.run(
-        private_data_dir=str(private),
-        ident=ident,
-        playbook=str(playbook),
-        inventory=str(Path(inventory).resolve()),
-        limit=",".join(hosts),
-        extravars=dict(extravars),
-        forks=forks,
+        **_runner_args(
+            playbook=playbook,
+            inventory=inventory,
+            hosts=hosts,
+            extravars=extravars,
+            forks=forks,
+            work_dir=work_dir,
+            ident=ident,
+            collector=collector,
+        ),
         cmdline="--check --diff" if check else None,
-        envvars=env,
-        quiet=True,
-        # Keep env/extravars out of files shared between runs in the same directory.
-        suppress_env_files=True,
-        settings={"pexpect_timeout": CANCEL_POLL_S, "suppress_ansible_output": True},
         timeout=max(1, math.ceil(timeout)) if timeout else None,
-        event_handler=collector.handle,
-        # Always give a callback: without one ansible-runner installs SIGINT/SIGTERM handlers.
-        cancel_callback=collector.should_cancel,
     )
-    duration = time.monotonic() - started
+    return _finish(
+        runner=runner,
+        collector=collector,
+        playbook=playbook,
+        hosts=hosts,
+        timeout=timeout,
+        detail={"ident": ident, "check": check, "duration": round(time.monotonic() - started, 3)},
+    )
+
+
+class RollingPlaybook:
+    """A batched step as one ``ansible-playbook`` process: ``serial`` batches held at a gate.
+
+    Starting Ansible costs about a second of CPU, so a step of five batches run as five
+    processes is markedly slower than one ``ansible-playbook`` with ``serial``.  Here the play
+    gets golive's batch sizes as ``serial`` and, after its tasks and handlers, a ``golive_gate``
+    task that holds the play until the engine has verified (and baked) the batch.  Per-batch
+    results, timeouts, retries and max_fail stay the engine's, exactly as with a process per
+    batch.  A batch that ends the play (all its hosts failed) or a retry starts a new process
+    for the batches left.  Build one with :func:`rolling_playbook`, which says why not when the
+    playbook cannot be run this way.
+    """
+
+    def __init__(
+        self,
+        *,
+        playbook: Path,
+        plays: list[dict[str, Any]],
+        inventory: Path,
+        batches: list[tuple[int, list[str]]],
+        extravars: dict[str, Any],
+        forks: int,
+        on_event: EventHandler | None,
+        cancel: threading.Event | None,
+        work_dir: Path,
+        gate_timeout: float = GATE_TIMEOUT_S,
+    ) -> None:
+        self.playbook = playbook
+        self.plays = plays
+        self.inventory = inventory
+        self.batches = dict(batches)
+        self.extravars = extravars
+        self.forks = forks
+        self.on_event = on_event
+        self.cancel = cancel
+        self.work_dir = Path(work_dir).resolve()
+        self.gate_timeout = gate_timeout
+        self._proc: _GatedProcess | None = None
+
+    def run_batch(self, index: int, *, timeout: float | None = None) -> ActionResult:
+        """Let batch ``index`` run; its result once it reached the gate or the play ended."""
+        hosts = self.batches[index]
+        proc = self._proc
+        if proc is not None and proc.alive() and proc.release(index - 1):
+            pass
+        else:
+            if proc is not None:
+                proc.stop()
+            proc = self._proc = self._start(index)
+        return proc.wait_batch(index, hosts, timeout=timeout)
+
+    def close(self) -> None:
+        """Stop the play where it is (at a gate: before the next batch) and wait for it to end."""
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+
+    def _start(self, first: int) -> _GatedProcess:
+        order = [i for i in sorted(self.batches) if i >= first]
+        sizes = [len(self.batches[i]) for i in order]
+        ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        gate_dir = self.work_dir / "ansible" / "gates" / ident
+        gate_dir.mkdir(parents=True, mode=0o700)
+        copy = self.playbook.parent / f".golive-{ident}-{self.playbook.name}"
+        copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir), sort_keys=False))
+        collector = _Collector(on_event=self.on_event, cancel=self.cancel)
+        hosts = [h for i in order for h in self.batches[i]]
+        log.info(
+            "ansible_run_started", playbook=str(self.playbook), hosts=len(hosts), serial=sizes, ident=ident, gated=True
+        )
+        import ansible_runner
+
+        thread, runner = ansible_runner.run_async(
+            **_runner_args(
+                playbook=copy,
+                inventory=self.inventory,
+                hosts=hosts,
+                extravars=self.extravars,
+                forks=self.forks,
+                work_dir=self.work_dir,
+                ident=ident,
+                collector=collector,
+                extra_env={"ANSIBLE_ACTION_PLUGINS": _action_plugin_path()},
+            )
+        )
+        return _GatedProcess(
+            playbook=self.playbook,
+            copy=copy,
+            gate_dir=gate_dir,
+            first=first,
+            thread=thread,
+            runner=runner,
+            collector=collector,
+            ident=ident,
+        )
+
+
+@dataclass
+class _GatedProcess:
+    playbook: Path
+    copy: Path
+    gate_dir: Path
+    first: int
+    thread: threading.Thread
+    runner: Any
+    collector: _Collector
+    ident: str
+    started: float = field(default_factory=time.monotonic)
+
+    def _gate(self, index: int) -> int:
+        return index - self.first + 1
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def release(self, index: int) -> bool:
+        """Open the gate after batch ``index``; False when the play is not waiting there."""
+        gate = self._gate(index)
+        if gate < 1 or not (self.gate_dir / f"arrived-{gate}.json").exists():
+            return False
+        _write_atomic(self.gate_dir / f"decision-{gate}", "go")
+        return True
+
+    def wait_batch(self, index: int, hosts: list[str], *, timeout: float | None) -> ActionResult:
+        arrived = self.gate_dir / f"arrived-{self._gate(index)}.json"
+        started = time.monotonic()
+        deadline = started + (timeout if timeout else GATE_TIMEOUT_S)
+        timed_out = False
+        while self.thread.is_alive():
+            if arrived.exists():
+                active = set(json.loads(arrived.read_text())["active"])
+                return ActionResult(
+                    results=self.collector.batch_results(hosts, active),
+                    detail={
+                        "status": "at_gate",
+                        "ident": self.ident,
+                        "gated": True,
+                        "artifact_dir": str(Path(self.runner.config.artifact_dir)),
+                        "duration": round(time.monotonic() - started, 3),
+                    },
+                )
+            if self.collector.handler_error is not None:
+                break
+            if time.monotonic() > deadline:
+                timed_out = True
+                self.collector.abort.set()
+                break
+            time.sleep(GATE_POLL_S)
+        self.thread.join(PROCESS_END_S)
+        self.copy.unlink(missing_ok=True)
+        if timed_out:
+            self.runner.status = "timeout"
+        return _finish(
+            runner=self.runner,
+            collector=self.collector,
+            playbook=self.playbook,
+            hosts=hosts,
+            timeout=timeout,
+            detail={"ident": self.ident, "gated": True, "duration": round(time.monotonic() - started, 3)},
+        )
+
+    def stop(self) -> None:
+        """End the play: a waiting gate is told ``stop``; a play between gates is cancelled."""
+        if self.thread.is_alive():
+            waiting = sorted(self.gate_dir.glob("arrived-*.json"))
+            gate = len(waiting)
+            if gate and not (self.gate_dir / f"decision-{gate}").exists():
+                _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
+            else:
+                self.collector.abort.set()
+            self.thread.join(PROCESS_END_S)
+            if self.thread.is_alive():
+                self.collector.abort.set()
+                self.thread.join(PROCESS_END_S)
+        self.copy.unlink(missing_ok=True)
+
+
+def rolling_playbook(
+    *,
+    playbook: Path,
+    inventory: Path,
+    batches: list[tuple[int, list[str]]],
+    match: Callable[[str], list[str]],
+    extravars: dict[str, Any],
+    forks: int,
+    on_event: EventHandler | None,
+    cancel: threading.Event | None,
+    work_dir: Path,
+) -> tuple[RollingPlaybook | None, str]:
+    """A :class:`RollingPlaybook` for these batches, or None and why a process per batch is needed."""
+    playbook = Path(playbook).resolve()
+    if not playbook.is_file():
+        return None, "playbook not found"
+    try:
+        plays = yaml.safe_load(playbook.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return None, f"playbook not plain YAML ({type(exc).__name__})"
+    if not isinstance(plays, list) or len(plays) != 1 or not isinstance(plays[0], dict):
+        return None, "the playbook has more than one play (serial would finish each play before the next)"
+    play = plays[0]
+    pattern = play.get("hosts")
+    if not isinstance(pattern, str) or "{" in pattern:
+        return None, "the play's hosts are templated or not a pattern"
+    for key, allowed in (("serial", None), ("order", "inventory"), ("strategy", "linear")):
+        if key in play and play[key] != allowed:
+            return None, f"the play sets {key}: {play[key]}"
+    if not os.access(playbook.parent, os.W_OK):
+        return None, f"{playbook.parent} is not writable (the gated copy goes next to the playbook)"
+    planned = [h for _, hosts in batches for h in hosts]
+    try:
+        ansible_order = [h for h in match(pattern) if h in set(planned)]
+    except Exception as exc:  # an unknown pattern is Ansible's to report, in a process per batch
+        return None, f"cannot resolve the play's hosts ({exc})"
+    if ansible_order != planned:
+        return None, "Ansible would order the play's hosts differently from golive's batches"
+    return (
+        RollingPlaybook(
+            playbook=playbook,
+            plays=plays,
+            inventory=inventory,
+            batches=batches,
+            extravars=extravars,
+            forks=forks,
+            on_event=on_event,
+            cancel=cancel,
+            work_dir=work_dir,
+        ),
+        "",
+    )
+
+
+def _gated_plays(plays: list[dict[str, Any]], sizes: list[int], gate_dir: Path) -> list[dict[str, Any]]:
+    play = dict(plays[0])
+    play["serial"] = sizes
+    play["post_tasks"] = [
+        *(play.get("post_tasks") or []),
+        {"name": f"{GATE_TASK}: handlers", "meta": "flush_handlers", "tags": ["always"]},
+        {
+            "name": GATE_TASK,
+            "golive_gate": {
+                "dir": str(gate_dir),
+                "owner": os.getpid(),
+                "timeout": GATE_TIMEOUT_S,
+                "last": len(sizes),
+            },
+            "run_once": True,
+            "any_errors_fatal": True,
+            "check_mode": False,
+            "tags": ["always"],
+        },
+    ]
+    return [play]
+
+
+def _action_plugin_path() -> str:
+    ours = str(Path(__file__).parent / "ansible_plugins" / "action")
+    theirs = os.environ.get("ANSIBLE_ACTION_PLUGINS")
+    return os.pathsep.join([ours, theirs]) if theirs else ours
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _runner_args(
+    *,
+    playbook: Path,
+    inventory: Path,
+    hosts: list[str],
+    extravars: dict[str, Any],
+    forks: int,
+    work_dir: Path,
+    ident: str,
+    collector: _Collector,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    work_dir = Path(work_dir).resolve()
+    private = work_dir / "ansible"
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {
+        "private_data_dir": str(private),
+        "ident": ident,
+        "playbook": str(playbook),
+        "inventory": str(Path(inventory).resolve()),
+        "limit": ",".join(hosts),
+        "extravars": dict(extravars),
+        "forks": forks,
+        "envvars": {**_environment(work_dir=work_dir, playbook=playbook), **(extra_env or {})},
+        "quiet": True,
+        # Keep env/extravars out of files shared between runs in the same directory.
+        "suppress_env_files": True,
+        "settings": {"pexpect_timeout": CANCEL_POLL_S, "suppress_ansible_output": True},
+        "event_handler": collector.handle,
+        # Always give a callback: without one ansible-runner installs SIGINT/SIGTERM handlers.
+        "cancel_callback": collector.should_cancel,
+    }
+
+
+def _finish(
+    *,
+    runner: Any,
+    collector: _Collector,
+    playbook: Path,
+    hosts: list[str],
+    timeout: float | None,
+    detail: dict[str, Any],
+) -> ActionResult:
+    """The per-host result of a finished ansible-runner run, for ``hosts``."""
     if collector.handler_error is not None:
         raise collector.handler_error
     detail = {
         "status": runner.status,
         "rc": runner.rc,
-        "ident": ident,
-        "artifact_dir": str(private / "artifacts" / ident),
-        "check": check,
-        "duration": round(duration, 3),
+        "artifact_dir": str(Path(runner.config.artifact_dir)),
+        **detail,
         "stats": collector.stats,
     }
-    log.info(
-        "ansible_run_finished", playbook=str(playbook), status=runner.status, rc=runner.rc, duration=round(duration, 3)
-    )
+    log.info("ansible_run_finished", playbook=str(playbook), status=runner.status, rc=runner.rc)
     if collector.stats is None and runner.status not in ("timeout", "canceled"):
         raise PermanentError(
             f"ansible-playbook could not run {playbook.name} (rc {runner.rc}): {collector.error_text() or 'no output'}"
@@ -217,9 +531,12 @@ class _Collector:
     touched: set[str] = field(default_factory=set)
     output: list[str] = field(default_factory=list)
     handler_error: BaseException | None = None
+    abort: threading.Event = field(default_factory=threading.Event)
 
     def should_cancel(self) -> bool:
-        return self.handler_error is not None or (self.cancel is not None and self.cancel.is_set())
+        return (
+            self.handler_error is not None or self.abort.is_set() or (self.cancel is not None and self.cancel.is_set())
+        )
 
     def handle(self, event: dict[str, Any]) -> bool:
         try:
@@ -238,6 +555,8 @@ class _Collector:
             self.output.append(str(stdout))
         host = data.get("host")
         task = str(data.get("task") or "")
+        if task.startswith(GATE_TASK):
+            return  # golive's own hold between batches: not a change on any host
         if kind == "playbook_on_stats":
             self.stats = {
                 k: dict(data.get(k) or {})
@@ -311,6 +630,25 @@ class _Collector:
         errors = [i for i, ln in enumerate(lines) if "ERROR" in ln]
         picked = lines[errors[0] : errors[0] + 8] if errors else lines[-8:]
         return _clip(" ".join(picked), 1000)
+
+    def batch_results(self, hosts: list[str], active: set[str]) -> dict[str, HostResult]:
+        """Results of a batch that reached golive's gate: ``active`` are the hosts still in play."""
+        out: dict[str, HostResult] = {}
+        for host in hosts:
+            trace = self.hosts.get(host, _HostTrace())
+            if host in active:
+                out[host] = HostResult(host=host, ok=True, changed=trace.changed)
+                continue
+            out[host] = HostResult(
+                host=host,
+                ok=False,
+                changed=trace.changed,
+                unreachable=bool(trace.unreachable) and not trace.failure,
+                message=(trace.failure or trace.unreachable or "left the play without a result"),
+                output=trace.failure_output,
+                rc=trace.failure_rc,
+            )
+        return out
 
     def results(self, hosts: list[str], *, status: str, timeout: float | None) -> dict[str, HostResult]:
         stats = self.stats or {}

@@ -98,6 +98,9 @@ class Services:
     interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
     # Shows an approval in the Prefect UI (engine/prefect_pause.py); None where there is no UI.
     approval_ui: Callable[[float, Callable[[], float]], Any] = field(default=lambda timeout, clock: None)
+    # One Ansible process for all of a step's batches (drivers/ansible.py RollingPlaybook), or
+    # (None, why not); None here means a process per batch always.
+    ansible_rolling: Callable[..., tuple[Any, str]] | None = None
 
 
 def current_user() -> str:
@@ -387,18 +390,52 @@ class Runner:
         failed = self.failed_hosts.setdefault(planned.id, set())
         skip = self._skip_batches.pop(planned.id, 0)
         single = len(planned.batches) == 1
-        for batch in planned.batches:
-            if batch.index <= skip:
-                continue
-            self._check_abort()
-            run_batch = functools.partial(self._run_batch, step, planned, batch.index, list(batch.hosts), failed)
-            if single:
-                run_batch()  # the step's own task run is the batch
-            else:
-                self.svc.task(f"{planned.id}[batch {batch.index}]", run_batch)
+        todo = [b for b in planned.batches if b.index > skip]
+        rolling = self._rolling(step, planned, todo) if not single else None
+        try:
+            for batch in todo:
+                self._check_abort()
+                run_batch = functools.partial(
+                    self._run_batch, step, planned, batch.index, list(batch.hosts), failed, rolling
+                )
+                if single:
+                    run_batch()  # the step's own task run is the batch
+                else:
+                    self.svc.task(f"{planned.id}[batch {batch.index}]", run_batch)
+        finally:
+            if rolling is not None:
+                rolling.close()  # a failed batch stops the play at its gate, before rollback starts
+
+    def _rolling(self, step: StepBase, planned: PlannedStep, todo: list[Any]) -> Any:
+        """One Ansible process for the step's batches, when the action is the same for every batch."""
+        if not isinstance(step, AnsibleStep) or self.svc.ansible_rolling is None or len(todo) < 2:
+            return None
+        action = step.ansible
+        renders = [
+            (render(action.playbook, ctx), render_tree(action.vars, ctx))
+            for ctx in (self._context(planned, batch={"index": b.index, "hosts": list(b.hosts)}) for b in todo[:2])
+        ]
+        if renders[0] != renders[1]:
+            why = "its playbook or vars differ per batch"
+            session = None
+        else:
+            session, why = self.svc.ansible_rolling(
+                playbook=self.root / renders[0][0],
+                batches=[(b.index, list(b.hosts)) for b in todo],
+                extravars=renders[0][1],
+                forks=action.forks,
+            )
+        log.info("ansible_batches", step=planned.id, one_process=session is not None, why_not=why or None)
+        return session
 
     def _run_batch(
-        self, step: AnsibleStep | SshStep, planned: PlannedStep, index: int, hosts: list[str], failed: set[str]
+        self,
+        step: AnsibleStep | SshStep,
+        planned: PlannedStep,
+        index: int,
+        hosts: list[str],
+        failed: set[str],
+        rolling: Any = None,
     ) -> None:
         unit_batch = index if len(planned.batches) > 1 else None
         self.record("batch_started", step=planned.id, batch=index, hosts=hosts, unit_batch=unit_batch)
@@ -406,7 +443,12 @@ class Runner:
         self.units.append(unit)
         context = self._context(planned, batch={"index": index, "hosts": hosts})
         try:
-            result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
+            if rolling is not None:
+                result = self._retrying(
+                    lambda: rolling.run_batch(index, timeout=step.timeout), attempts=step.retries + 1
+                )
+            else:
+                result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
         except TransientError as exc:
             # Nobody answered, so nothing changed: count it like per-host unreachable results.
             result = ActionResult(

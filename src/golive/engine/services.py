@@ -115,7 +115,7 @@ def build_services(
     ask_rollback: Callable[[], bool] | None = None,
     prefect_ui: bool = False,
 ) -> Services:
-    from golive.drivers.ansible import run_playbook
+    from golive.drivers.ansible import rolling_playbook, run_playbook
 
     def need_inventory() -> Inventory:
         if inventory is None:
@@ -138,6 +138,22 @@ def build_services(
             extravars=extravars,
             forks=forks,
             timeout=timeout,
+            on_event=on_ansible_event,
+            cancel=cancel,
+            work_dir=work_dir,
+        )
+
+    def ansible_rolling(
+        *, playbook: Path, batches: list[tuple[int, list[str]]], extravars: dict[str, Any], forks: int
+    ) -> tuple[Any, str]:
+        inv = need_inventory()
+        return rolling_playbook(
+            playbook=playbook,
+            inventory=inv.path,
+            batches=batches,
+            match=inv.match,
+            extravars=extravars,
+            forks=forks,
             on_event=on_ansible_event,
             cancel=cancel,
             work_dir=work_dir,
@@ -174,6 +190,7 @@ def build_services(
         match=lambda p: need_inventory().match(p),
         k8s=k8s,
         approvers=lambda: inventory.approvers if inventory else None,
+        ansible_rolling=ansible_rolling,
     )
     if task is not None:
         svc.task = task

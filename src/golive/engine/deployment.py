@@ -1,0 +1,29 @@
+"""The flow Prefect deployments run (``flows/cutover.py:cutover``): schedules, the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+__all__ = ["cutover"]
+
+
+@flow(name="golive-cutover", persist_result=False, validate_parameters=True)
+def cutover(
+    runbook: str, env: str | None = None, params: dict[str, Any] | None = None, initiator: str | None = None
+) -> int:
+    """Run a runbook unattended (a Prefect deployment, a schedule); approvals come from the CLI."""
+    from golive.context import prepare
+    from golive.engine.execute import execute_new, previous_from_history
+    from golive.inventory import find_project_root
+
+    path = Path(runbook)
+    root = find_project_root(path.parent)
+    ctx = prepare(path, env=env, params=params or {})
+    ctx.previous = previous_from_history(root, runbook=ctx.loaded.runbook.name, env=env)
+    handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
+    if code != 0:
+        raise RuntimeError(f"golive run {handle.run_id} ended with exit code {code}")
+    return code
