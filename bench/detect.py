@@ -1,9 +1,11 @@
 """How fast a bad release is caught and undone: failing check to rollback start, target < 1 s.
 
-Run: ``python bench/detect.py``. Brings up a 1-host lab of its own (with its Prefect
+Run: ``python bench/detect.py``. Brings up a 2-host lab of its own (with its Prefect
 server) in a temp dir and runs a runbook that releases v2-bad (whose /health answers
-after 2.5 s) to the host, gated by an HTTP health check every 1 s (latency <= 2 s), with
-an Ansible rollback to v1. From the run's journal it prints
+after 2.5 s) in batches of one host, gated by an HTTP health check every 1 s (latency
+<= 2 s), with an Ansible rollback to v1: one ansible-playbook process, held at its gate
+after the first batch, which the failing gate stops before rollback. From the run's
+journal it prints
 
 - first failing ``check_result`` -> first ``compensation_started`` (target < 1 s);
 - v2-bad serving (the batch's ``action_result``: the playbook returns once the new
@@ -48,7 +50,8 @@ DEPLOY = ROOT / "playbooks" / "deploy.yml"
 def write_runbook(path: Path) -> Path:
     step = {
         "id": "release-bad",
-        "ansible": {"playbook": str(DEPLOY), "hosts": "app-1", "vars": {"version": "{{ params.version }}"}},
+        "ansible": {"playbook": str(DEPLOY), "hosts": "app", "vars": {"version": "{{ params.version }}"}},
+        "batches": [1],
         "verify": [
             {
                 "http": "http://{{ host }}:8080/health",
@@ -58,7 +61,7 @@ def write_runbook(path: Path) -> Path:
             }
         ],
         "rollback": {
-            "ansible": {"playbook": str(DEPLOY), "hosts": "app-1", "vars": {"version": "{{ previous.version }}"}}
+            "ansible": {"playbook": str(DEPLOY), "hosts": "app", "vars": {"version": "{{ previous.version }}"}}
         },
     }
     body = {"name": "bench-detect", "params": {"version": "v2-bad"}, "previous": {"version": "v1"}, "steps": [step]}
@@ -81,7 +84,7 @@ def main() -> int:
         work = Path(tmp)
         runbook = write_runbook(work / "detect.yml")
         labdir = work / "lab"
-        with lab(labdir, hosts=1, prefect=True) as (the_lab, state):
+        with lab(labdir, hosts=2, prefect=True) as (the_lab, state):
             env = child_env(
                 ANSIBLE_CONFIG=str(labdir / "ansible.cfg"),
                 GOLIVE_RUNS_DIR=str(work / "runs"),
@@ -93,7 +96,10 @@ def main() -> int:
                 argv: list[str | Path] = [GOLIVE, "run", runbook, "-i", state.inventory, *extra]
                 run_timed(argv, env=env, ok_codes=(1,))  # 1: failed and rolled back
                 results[mode] = timeline(read_journal(journal_of(work / "runs")))
-    print(f"v2-bad on 1 lab host, HTTP health gate every {GATE_INTERVAL_S:g} s (latency <= 2 s; v2-bad takes 2.5 s)")
+    print(
+        f"v2-bad to 2 lab hosts a host at a time, HTTP health gate every {GATE_INTERVAL_S:g} s "
+        "(latency <= 2 s; v2-bad takes 2.5 s)"
+    )
     rows = []
     for mode, t in results.items():
         flagger = t["detect"] + FLAGGER_INTERVAL_S - GATE_INTERVAL_S

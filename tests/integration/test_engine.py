@@ -219,6 +219,38 @@ def test_good_release_reaches_every_host_with_a_sound_journal_and_prefect_task_r
         deploy_v1(lab, hosts)
 
 
+def test_a_batched_ansible_step_is_one_ansible_playbook_unless_its_vars_change_per_batch(
+    project: Project, lab: Lab
+) -> None:
+    """Batches of a step share one ansible-playbook (held at a gate between them); vars naming the batch cannot."""
+    hosts = ["app-1", "app-2", "app-3"]
+    assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
+    gated = project.runbook(
+        "gated", release("engine-gated", [deploy_step(hosts="app-1,app-2,app-3", batches=[1], verify=[VERSION_GATE])])
+    )
+    per_batch_step = deploy_step(hosts="app-1,app-2,app-3", batches=[1], verify=[VERSION_GATE])
+    per_batch_step["ansible"]["vars"]["note"] = "batch {{ batch.index }}"
+    per_batch = project.runbook("per-batch", release("engine-per-batch", [per_batch_step]))
+    try:
+        done = project.run(gated, "-p", "version=v2")
+        assert done.returncode == EXIT_OK, done.stderr[-4000:]
+        assert versions(lab, hosts) == dict.fromkeys(hosts, "v2")
+        entries = project.only_journal().read()
+        results = [e for e in entries if e["event"] == "action_result"]
+        assert [sorted(r["hosts"]) for r in results] == [["app-1"], ["app-2"], ["app-3"]]
+        assert len({r["artifacts"] for r in results}) == 1, "expected one ansible-playbook process for 3 batches"
+        assert not list((REPO / "playbooks").glob(".golive-*")), "the gated copy of deploy.yml was left behind"
+
+        done = project.run(per_batch, "-p", "version=v1")
+        assert done.returncode == EXIT_OK, done.stderr[-4000:]
+        assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
+        journal = sorted(project.journals(), key=lambda j: j.read()[0]["ts"])[-1]
+        results = [e for e in journal.read() if e["event"] == "action_result"]
+        assert len({r["artifacts"] for r in results}) == 3, "vars naming the batch need a process per batch"
+    finally:
+        deploy_v1(lab, hosts)
+
+
 def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back_in_reverse(
     project: Project, lab: Lab
 ) -> None:

@@ -72,7 +72,14 @@ class FakeWorld:
         self.sleep(s)
 
     def ansible(
-        self, *, playbook: Path, hosts: list[str], extravars: dict[str, Any], forks: int, timeout: float | None
+        self,
+        *,
+        playbook: Path,
+        hosts: list[str],
+        extravars: dict[str, Any],
+        forks: int,
+        timeout: float | None,
+        tags: list[str] | None = None,
     ) -> ActionResult:
         self.calls.append((playbook.name, tuple(hosts), extravars))
         if self.transient:

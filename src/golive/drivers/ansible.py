@@ -61,6 +61,7 @@ def run_playbook(
     hosts: list[str],
     extravars: dict[str, Any],
     forks: int = 10,
+    tags: list[str] | None = None,
     check: bool = False,
     timeout: float | None = None,
     on_event: EventHandler | None = None,
@@ -91,6 +92,7 @@ def run_playbook(
             hosts=hosts,
             extravars=extravars,
             forks=forks,
+            tags=tags,
             work_dir=work_dir,
             ident=ident,
             collector=collector,
@@ -130,6 +132,7 @@ class RollingPlaybook:
         batches: list[tuple[int, list[str]]],
         extravars: dict[str, Any],
         forks: int,
+        tags: list[str] | None,
         on_event: EventHandler | None,
         cancel: threading.Event | None,
         work_dir: Path,
@@ -141,6 +144,7 @@ class RollingPlaybook:
         self.batches = dict(batches)
         self.extravars = extravars
         self.forks = forks
+        self.tags = tags
         self.on_event = on_event
         self.cancel = cancel
         self.work_dir = Path(work_dir).resolve()
@@ -171,7 +175,8 @@ class RollingPlaybook:
         ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         gate_dir = self.work_dir / "ansible" / "gates" / ident
         gate_dir.mkdir(parents=True, mode=0o700)
-        copy = self.playbook.parent / f".golive-{ident}-{self.playbook.name}"
+        _remove_stale_copies(self.playbook)
+        copy = self.playbook.parent / f".golive-{os.getpid()}-{ident}-{self.playbook.name}"
         copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir), sort_keys=False))
         collector = _Collector(on_event=self.on_event, cancel=self.cancel)
         hosts = [h for i in order for h in self.batches[i]]
@@ -187,6 +192,7 @@ class RollingPlaybook:
                 hosts=hosts,
                 extravars=self.extravars,
                 forks=self.forks,
+                tags=self.tags,
                 work_dir=self.work_dir,
                 ident=ident,
                 collector=collector,
@@ -293,6 +299,7 @@ def rolling_playbook(
     match: Callable[[str], list[str]],
     extravars: dict[str, Any],
     forks: int,
+    tags: list[str] | None,
     on_event: EventHandler | None,
     cancel: threading.Event | None,
     work_dir: Path,
@@ -331,6 +338,7 @@ def rolling_playbook(
             batches=batches,
             extravars=extravars,
             forks=forks,
+            tags=tags,
             on_event=on_event,
             cancel=cancel,
             work_dir=work_dir,
@@ -362,6 +370,20 @@ def _gated_plays(plays: list[dict[str, Any]], sizes: list[int], gate_dir: Path) 
     return [play]
 
 
+def _remove_stale_copies(playbook: Path) -> None:
+    """Gated copies left next to ``playbook`` by a golive process that was killed."""
+    for stale in playbook.parent.glob(f".golive-*-{playbook.name}"):
+        pid = stale.name.split("-", 2)[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
 def _action_plugin_path() -> str:
     ours = str(Path(__file__).parent / "ansible_plugins" / "action")
     theirs = os.environ.get("ANSIBLE_ACTION_PLUGINS")
@@ -381,6 +403,7 @@ def _runner_args(
     hosts: list[str],
     extravars: dict[str, Any],
     forks: int,
+    tags: list[str] | None,
     work_dir: Path,
     ident: str,
     collector: _Collector,
@@ -397,6 +420,7 @@ def _runner_args(
         "limit": ",".join(hosts),
         "extravars": dict(extravars),
         "forks": forks,
+        **({"tags": ",".join(tags)} if tags else {}),
         "envvars": {**_environment(work_dir=work_dir, playbook=playbook), **(extra_env or {})},
         "quiet": True,
         # Keep env/extravars out of files shared between runs in the same directory.

@@ -137,6 +137,7 @@ def ansible_check(ctx: RunContext, *, work_dir: Path, initiator: str = DRY_RUN_I
                 hosts=list(planned.hosts),
                 extravars=render_tree(step.ansible.vars, context),
                 forks=step.ansible.forks,
+                tags=step.ansible.tags,
                 check=True,
                 timeout=step.timeout,
                 work_dir=work_dir,

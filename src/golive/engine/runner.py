@@ -424,6 +424,7 @@ class Runner:
                 batches=[(b.index, list(b.hosts)) for b in todo],
                 extravars=renders[0][1],
                 forks=action.forks,
+                tags=action.tags,
             )
         log.info("ansible_batches", step=planned.id, one_process=session is not None, why_not=why or None)
         return session
@@ -462,6 +463,7 @@ class Runner:
             batch=index,
             ok=result.ok,
             unit=unit.name,
+            **({"artifacts": result.detail["artifact_dir"]} if result.detail.get("artifact_dir") else {}),
             hosts={
                 h: {"ok": r.ok, "changed": r.changed, "unreachable": r.unreachable, "message": r.message}
                 for h, r in result.results.items()
@@ -506,6 +508,7 @@ class Runner:
                 hosts=hosts,
                 extravars=render_tree(action.vars, context),
                 forks=action.forks,
+                tags=action.tags,
                 timeout=timeout,
             )
         per_host = {

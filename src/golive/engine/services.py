@@ -9,7 +9,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
 
 from golive.checks.base import Outcome, Verdict
@@ -31,9 +30,9 @@ def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s:
     async def probe(check: Any, target: HostRef | None, ctx: dict[str, Any]) -> Verdict:
         host = target.name if target else None
         if isinstance(check, HttpCheck):
-            from golive.checks.http import probe_http
+            from golive.checks.http import make_client, probe_http
 
-            async with httpx.AsyncClient() as client:
+            async with make_client() as client:
                 return await probe_http(
                     url=render(check.http, ctx),
                     host=host,
@@ -61,6 +60,7 @@ def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s:
                 timeout=check.timeout or 30.0,
             )
         if isinstance(check, PrometheusCheck):
+            from golive.checks.http import make_client
             from golive.checks.prometheus import probe_prometheus
 
             base = check.url or prometheus_url
@@ -73,7 +73,7 @@ def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s:
                     limit="golive_prometheus_url in the env or url: on the gate",
                 )
             b = check.baseline
-            async with httpx.AsyncClient() as client:
+            async with make_client() as client:
                 verdict = await probe_prometheus(
                     base_url=base,
                     query=render(check.prometheus, ctx),
@@ -129,9 +129,16 @@ def build_services(
         return HostRef(name=name, address=conn.address)
 
     def ansible(
-        *, playbook: Path, hosts: list[str], extravars: dict[str, Any], forks: int, timeout: float | None
+        *,
+        playbook: Path,
+        hosts: list[str],
+        extravars: dict[str, Any],
+        forks: int,
+        timeout: float | None,
+        tags: list[str] | None = None,
     ) -> ActionResult:
         return run_playbook(
+            tags=tags,
             playbook=playbook,
             inventory=need_inventory().path,
             hosts=hosts,
@@ -144,7 +151,12 @@ def build_services(
         )
 
     def ansible_rolling(
-        *, playbook: Path, batches: list[tuple[int, list[str]]], extravars: dict[str, Any], forks: int
+        *,
+        playbook: Path,
+        batches: list[tuple[int, list[str]]],
+        extravars: dict[str, Any],
+        forks: int,
+        tags: list[str] | None = None,
     ) -> tuple[Any, str]:
         inv = need_inventory()
         return rolling_playbook(
@@ -154,6 +166,7 @@ def build_services(
             match=inv.match,
             extravars=extravars,
             forks=forks,
+            tags=tags,
             on_event=on_ansible_event,
             cancel=cancel,
             work_dir=work_dir,
