@@ -8,6 +8,7 @@ hosts ran in which batch, what a batch's result says, and that the play ends whe
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +92,52 @@ def test_closing_at_the_gate_stops_the_play_before_the_next_batch(project: Path)
     proc = rolling._proc
     assert proc is not None
     rolling.close()
+    assert (proc.gate_dir / "stopped-1").exists(), "close() returned before the gate stopped the play"
+    proc.thread.join(60)
     assert not proc.thread.is_alive(), "the play did not end when golive stopped it"
+    assert proc.runner.status == "failed"
     assert ran(seen) == ["h1"]
     gates = sorted(p.name for p in proc.gate_dir.iterdir())
-    assert gates == ["arrived-1.json", "decision-1"]
+    assert gates == ["arrived-1.json", "decision-1", "stopped-1"]
     assert (proc.gate_dir / "decision-1").read_text() == "stop"
     assert json.loads((proc.gate_dir / "arrived-1.json").read_text())["active"] == ["h1"]
+
+
+def test_a_play_started_early_waits_before_its_first_batch_until_released(project: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    rolling, why = session(project, [["h1"], ["h3"]])
+    assert rolling is not None, why
+    rolling.on_event = seen.append
+    rolling.prestart()
+    proc = rolling._proc
+    assert proc is not None and proc.held
+    try:
+        deadline = time.monotonic() + 60
+        while not (proc.gate_dir / "arrived-0.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (proc.gate_dir / "arrived-0.json").exists(), "the held play never reached its start gate"
+        assert ran(seen) == [], "a task ran before the play was released"
+        first = rolling.run_batch(1, timeout=120)
+        assert first.ok and first.detail["ident"] == proc.ident
+        assert rolling.run_batch(2, timeout=120).ok
+        assert ran(seen) == ["h1", "h3"]
+    finally:
+        rolling.close()
+
+
+def test_a_held_play_that_is_never_released_ends_without_running_a_task(project: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    rolling, why = session(project, [["h1"], ["h3"]])
+    assert rolling is not None, why
+    rolling.on_event = seen.append
+    rolling.prestart()
+    proc = rolling._proc
+    assert proc is not None
+    rolling.close()  # before Ansible even reached the gate
+    proc.thread.join(60)
+    assert not proc.thread.is_alive()
+    assert ran(seen) == []
+    assert (proc.gate_dir / "decision-0").read_text() == "stop"
 
 
 def test_a_batch_whose_every_host_fails_ends_the_play_and_the_next_batch_starts_a_new_one(project: Path) -> None:

@@ -45,8 +45,10 @@ MAX_OUTPUT = 4096
 GATE_TASK = "golive: batch gate"
 GATE_TIMEOUT_S = 86400.0
 GATE_POLL_S = 0.02
-# How long a play told to stop may take to end before it is cancelled.
+# How long a play told to stop may take to end before it is cancelled; how long a gate may
+# take to say it stopped the play.
 PROCESS_END_S = 30.0
+STOP_ACK_S = 5.0
 # Unreachable messages that mean "nobody answered yet", not "answered and refused us".
 _TRANSIENT_UNREACHABLE = re.compile(
     r"connection refused|connection reset|kex_exchange_identification|connection closed by remote host",
@@ -151,6 +153,11 @@ class RollingPlaybook:
         self.gate_timeout = gate_timeout
         self._proc: _GatedProcess | None = None
 
+    def prestart(self) -> None:
+        """Start the play now, held before its first batch, so Ansible's start overlaps golive's."""
+        if self._proc is None:
+            self._proc = self._start(min(self.batches), held=True)
+
     def run_batch(self, index: int, *, timeout: float | None = None) -> ActionResult:
         """Let batch ``index`` run; its result once it reached the gate or the play ended."""
         hosts = self.batches[index]
@@ -169,7 +176,7 @@ class RollingPlaybook:
             self._proc.stop()
             self._proc = None
 
-    def _start(self, first: int) -> _GatedProcess:
+    def _start(self, first: int, *, held: bool = False) -> _GatedProcess:
         order = [i for i in sorted(self.batches) if i >= first]
         sizes = [len(self.batches[i]) for i in order]
         ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -177,11 +184,17 @@ class RollingPlaybook:
         gate_dir.mkdir(parents=True, mode=0o700)
         _remove_stale_copies(self.playbook)
         copy = self.playbook.parent / f".golive-{os.getpid()}-{ident}-{self.playbook.name}"
-        copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir), sort_keys=False))
+        copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir, held=held), sort_keys=False))
         collector = _Collector(on_event=self.on_event, cancel=self.cancel)
         hosts = [h for i in order for h in self.batches[i]]
         log.info(
-            "ansible_run_started", playbook=str(self.playbook), hosts=len(hosts), serial=sizes, ident=ident, gated=True
+            "ansible_run_started",
+            playbook=str(self.playbook),
+            hosts=len(hosts),
+            serial=sizes,
+            ident=ident,
+            gated=True,
+            held=held,
         )
         import ansible_runner
 
@@ -208,6 +221,7 @@ class RollingPlaybook:
             runner=runner,
             collector=collector,
             ident=ident,
+            held=held,
         )
 
 
@@ -221,7 +235,7 @@ class _GatedProcess:
     runner: Any
     collector: _Collector
     ident: str
-    started: float = field(default_factory=time.monotonic)
+    held: bool = False  # waits at gate 0, before its first batch, until released
 
     def _gate(self, index: int) -> int:
         return index - self.first + 1
@@ -232,7 +246,9 @@ class _GatedProcess:
     def release(self, index: int) -> bool:
         """Open the gate after batch ``index``; False when the play is not waiting there."""
         gate = self._gate(index)
-        if gate < 1 or not (self.gate_dir / f"arrived-{gate}.json").exists():
+        if gate == 0 and self.held:
+            pass  # the start gate opens even before the play reaches it
+        elif gate < 1 or not (self.gate_dir / f"arrived-{gate}.json").exists():
             return False
         _write_atomic(self.gate_dir / f"decision-{gate}", "go")
         return True
@@ -276,19 +292,38 @@ class _GatedProcess:
         )
 
     def stop(self) -> None:
-        """End the play: a waiting gate is told ``stop``; a play between gates is cancelled."""
+        """End the play: a waiting gate is told ``stop``; a play between gates is cancelled.
+
+        Once the gate has said it stops, no task of this play runs any more, so its process is
+        left to end by itself (about half a second) while the caller goes on, say to roll back.
+        """
         if self.thread.is_alive():
-            waiting = sorted(self.gate_dir.glob("arrived-*.json"))
-            gate = len(waiting)
-            if gate and not (self.gate_dir / f"decision-{gate}").exists():
+            gate = self._waiting_gate()
+            if gate is not None:
                 _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
-            else:
-                self.collector.abort.set()
+                if self._acknowledged(gate):
+                    self.copy.unlink(missing_ok=True)
+                    return
+            self.collector.abort.set()
             self.thread.join(PROCESS_END_S)
-            if self.thread.is_alive():
-                self.collector.abort.set()
-                self.thread.join(PROCESS_END_S)
         self.copy.unlink(missing_ok=True)
+
+    def _waiting_gate(self) -> int | None:
+        """The gate the play waits at (or will reach next without running a task), if any."""
+        arrived = [int(p.stem.split("-")[1]) for p in self.gate_dir.glob("arrived-*.json")]
+        gate = max(arrived, default=0)
+        if (self.gate_dir / f"decision-{gate}").exists():
+            return None
+        return gate if arrived or self.held else None
+
+    def _acknowledged(self, gate: int) -> bool:
+        deadline = time.monotonic() + STOP_ACK_S
+        stopped = self.gate_dir / f"stopped-{gate}"
+        while time.monotonic() < deadline and self.thread.is_alive():
+            if stopped.exists():
+                return True
+            time.sleep(GATE_POLL_S / 4)
+        return stopped.exists() or not self.thread.is_alive()
 
 
 def rolling_playbook(
@@ -347,9 +382,23 @@ def rolling_playbook(
     )
 
 
-def _gated_plays(plays: list[dict[str, Any]], sizes: list[int], gate_dir: Path) -> list[dict[str, Any]]:
+def _gated_plays(
+    plays: list[dict[str, Any]], sizes: list[int], gate_dir: Path, *, held: bool = False
+) -> list[dict[str, Any]]:
     play = dict(plays[0])
     play["serial"] = sizes
+    hold: list[dict[str, Any]] = []
+    if held:
+        # A play of its own before the user's, so that even fact gathering waits for the release.
+        gate = {"dir": str(gate_dir), "owner": os.getpid(), "timeout": GATE_TIMEOUT_S, "start": True}
+        task = {
+            "name": f"{GATE_TASK}: start",
+            "golive_gate": gate,
+            "run_once": True,
+            "any_errors_fatal": True,
+            "tags": ["always"],  # --tags must never skip the hold
+        }
+        hold = [{"name": f"{GATE_TASK}: hold", "hosts": play["hosts"], "gather_facts": False, "tasks": [task]}]
     play["post_tasks"] = [
         *(play.get("post_tasks") or []),
         {"name": f"{GATE_TASK}: handlers", "meta": "flush_handlers", "tags": ["always"]},
@@ -367,7 +416,7 @@ def _gated_plays(plays: list[dict[str, Any]], sizes: list[int], gate_dir: Path) 
             "tags": ["always"],
         },
     ]
-    return [play]
+    return [*hold, play]
 
 
 def _remove_stale_copies(playbook: Path) -> None:

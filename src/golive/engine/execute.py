@@ -189,7 +189,6 @@ def _runner(
         cancel=cancel,
         k8s=k8s,
         ask_rollback=ask_rollback,
-        prefect_ui=use_prefect,
     )
     return Runner(
         plan=ctx.plan(),
@@ -240,9 +239,17 @@ def execute_new(
             )
             if on_started:
                 on_started(handle)
-            code = _run_in_flow(
-                run_id, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
-            )
+            runner.prewarm()  # Ansible starts (held) while Prefect does
+            try:
+                if use_prefect:
+                    from golive.engine.services import attach_prefect
+
+                    attach_prefect(runner.svc)
+                code = _run_in_flow(
+                    run_id, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
+                )
+            finally:
+                runner.discard_prewarmed()
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise
@@ -289,6 +296,10 @@ def execute_resume(
             ask_rollback=ask_rollback,
             initiator=state.meta.get("initiator"),
         )
+        if use_prefect:
+            from golive.engine.services import attach_prefect
+
+            attach_prefect(runner.svc)
         code = _run_in_flow(
             handle.run_id,
             lambda: runner.resume(state, by=by or current_user()),

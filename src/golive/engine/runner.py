@@ -135,6 +135,7 @@ class Runner:
         self._promote = False
         self._abort: str | None = None
         self._skip_batches: dict[str, int] = {}
+        self._prewarmed: dict[str, Any] = {}
 
     # ------------------------------------------------------------ journal and controls
 
@@ -241,7 +242,35 @@ class Runner:
             return self._fail(exc)
         return self._run(start)
 
+    def prewarm(self) -> None:
+        """Start the first Ansible step's play now, held before its first batch.
+
+        Ansible takes about a second to start; begun before Prefect's start, the two overlap.
+        Only when nothing but checks and notices comes first: a held play must not wait long.
+        Nothing runs on a host until the step releases the play; an unused one is stopped.
+        """
+        for planned in self.plan.steps:
+            step = self.runbook.step(planned.id)
+            if isinstance(step, AnsibleStep):
+                rolling = self._rolling(step, planned, list(planned.batches)) if len(planned.batches) > 1 else None
+                if rolling is not None:
+                    rolling.prestart()
+                    self._prewarmed[planned.id] = rolling
+                return
+            if not isinstance(step, CheckStep | NotifyStep):
+                return
+
+    def discard_prewarmed(self) -> None:
+        while self._prewarmed:
+            self._prewarmed.popitem()[1].close()
+
     def _run(self, start: int) -> int:
+        try:
+            return self._run_steps(start)
+        finally:
+            self.discard_prewarmed()
+
+    def _run_steps(self, start: int) -> int:
         try:
             for planned in self.plan.steps[start:]:
                 self._check_abort()
@@ -391,7 +420,9 @@ class Runner:
         skip = self._skip_batches.pop(planned.id, 0)
         single = len(planned.batches) == 1
         todo = [b for b in planned.batches if b.index > skip]
-        rolling = self._rolling(step, planned, todo) if not single else None
+        rolling = self._prewarmed.pop(planned.id, None) if not skip else None
+        if rolling is None and not single:
+            rolling = self._rolling(step, planned, todo)
         try:
             for batch in todo:
                 self._check_abort()

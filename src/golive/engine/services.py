@@ -19,7 +19,7 @@ from golive.inventory import Inventory
 from golive.runbook.models import CommandCheck, HttpCheck, K8sCheck, PrometheusCheck, TcpCheck
 from golive.runbook.render import HostRef, render, render_shell
 
-__all__ = ["build_services"]
+__all__ = ["attach_prefect", "build_services"]
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,6 @@ def build_services(
     on_ansible_event: Callable[[dict[str, Any]], None] | None = None,
     k8s: Any = None,
     ask_rollback: Callable[[], bool] | None = None,
-    prefect_ui: bool = False,
 ) -> Services:
     from golive.drivers.ansible import rolling_playbook, run_playbook
 
@@ -209,11 +208,14 @@ def build_services(
         svc.task = task
     if ask_rollback is not None:
         svc.ask_rollback = ask_rollback
-    if prefect_ui:
-        from prefect.exceptions import TerminationSignal
-
-        from golive.engine.prefect_pause import prefect_pause_factory
-
-        svc.approval_ui = prefect_pause_factory
-        svc.interrupts = (KeyboardInterrupt, TerminationSignal)
     return svc
+
+
+def attach_prefect(svc: Services) -> None:
+    """Approvals in the Prefect UI, and Prefect's cancellation as an interrupt (imports Prefect: ~1.5 s)."""
+    from prefect.exceptions import TerminationSignal
+
+    from golive.engine.prefect_pause import prefect_pause_factory
+
+    svc.approval_ui = prefect_pause_factory
+    svc.interrupts = (KeyboardInterrupt, TerminationSignal)
