@@ -4,12 +4,14 @@ Run: ``python bench/rolling.py``. Brings up a 10-host lab of its own (with its P
 server) in a temp dir and releases the demo service (playbooks/deploy.yml) two hosts at
 a time, forks 10, as whole processes:
 
-- ``golive run`` of a one-step runbook with ``batches: [2]`` and a verify gate, without
-  Prefect (``--no-prefect``) and with the lab's Prefect server;
+- ``golive run`` of a one-step runbook with ``batches: [2]`` (the same playbook, no gate:
+  what is compared is the machinery), without Prefect (``--no-prefect``) and with the
+  lab's Prefect server;
 - ``ansible-playbook`` of a copy of deploy.yml whose play says ``serial: 2``.
 
 golive runs such a step as one ``ansible-playbook`` process whose play is held at a gate
-task between batches while golive verifies each batch.  Two warm-up raw runs put both
+task between batches while golive verifies each batch; it starts that process, held
+before its first batch, while Prefect starts.  Two warm-up raw runs put both
 releases on the hosts; then ROUNDS rounds of golive (no Prefect), raw, raw, golive
 (Prefect), alternating v1 and v2, so that each kind meets the same load on this shared
 machine.  Medians are compared.  Every run gets a fresh SSH control-socket dir.
@@ -60,7 +62,6 @@ def write_runbook(path: Path) -> Path:
             "forks": FORKS,
         },
         "batches": [SERIAL],
-        "verify": [{"http": "http://{{ host }}:8080/version", "expect": {"body": "{{ params.version }}"}}],
         "rollback": {"ansible": {"playbook": str(DEPLOY), "hosts": "all", "vars": {"version": "v1"}}},
     }
     path.write_text(yaml.safe_dump({"name": "bench-rolling", "params": {"version": "v2"}, "steps": [step]}))

@@ -571,6 +571,66 @@ def test_a_killed_runner_is_resumed_from_its_journal_and_a_changed_runbook_is_re
             f.unlink(missing_ok=True)
 
 
+def gated_plays_of(pid: int) -> list[int]:
+    """PIDs of processes running a gated play that the golive process ``pid`` wrote."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f".golive-{pid}-".encode() in cmdline and b"ansible-playbook" in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def test_a_play_held_at_its_gate_ends_when_golive_is_killed_and_resume_finishes_the_step(
+    project: Project, lab: Lab
+) -> None:
+    """SIGKILL while a batch bakes: the held play ends by itself, later hosts stay untouched, resume completes."""
+    hosts = ["app-7", "app-8"]
+    assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
+    rb = project.runbook(
+        "kill-gated",
+        release("engine-kill-gated", [deploy_step(hosts="app-7,app-8", batches=[1], bake="60s", verify=[VERSION_GATE])]),
+    )
+    try:
+        proc = project.start(rb, "-p", "version=v2")
+        journal = project.wait_journal(has("bake_started", step="roll", batch=1), timeout=120, what="batch 1 to bake")
+        assert gated_plays_of(proc.pid), "no gated ansible-playbook was running for the step"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        eventually(lambda: not gated_plays_of(proc.pid), timeout=30, what="the held play to end after golive died")
+        assert versions(lab, hosts) == {"app-7": "v2", "app-8": "v1"}
+
+        run_id = journal.read()[0]["run_id"]
+        resumed = subprocess.Popen(
+            [str(BIN / "golive"), "resume", run_id],
+            cwd=project.root,
+            env=project.env,
+            stdin=subprocess.DEVNULL,
+            stdout=(project.root / "resume.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        project.started.append(resumed)
+        for batch in (1, 2):  # skip the bakes of the resumed run
+            project.wait_journal(
+                lambda entries, b=batch: (
+                    (r := first(entries, "run_resumed")) >= 0 and first(entries[r:], "bake_started", batch=b) >= 0
+                ),
+                timeout=120,
+                what=f"the resumed run to bake batch {batch}",
+            )
+            assert project.golive("promote", run_id).returncode == 0
+        assert project.wait_exit(resumed) == EXIT_OK, project.output("resume")
+        assert versions(lab, hosts) == dict.fromkeys(hosts, "v2")
+        assert journal.read()[-1]["status"] == "succeeded"
+        assert not list((REPO / "playbooks").glob(f".golive-{proc.pid}-*")), "the killed run's copy was not cleaned"
+    finally:
+        deploy_v1(lab, hosts)
+
+
 # ------------------------------------------------------------------ untrusted input
 
 
