@@ -593,7 +593,10 @@ def test_a_play_held_at_its_gate_ends_when_golive_is_killed_and_resume_finishes_
     assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
     rb = project.runbook(
         "kill-gated",
-        release("engine-kill-gated", [deploy_step(hosts="app-7,app-8", batches=[1], bake="60s", verify=[VERSION_GATE])]),
+        release(
+            "engine-kill-gated",
+            [deploy_step(hosts="app-7,app-8", batches=[1], bake="60s", verify=[VERSION_GATE])],
+        ),
     )
     try:
         proc = project.start(rb, "-p", "version=v2")
