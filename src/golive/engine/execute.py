@@ -8,6 +8,7 @@ to a live runner by appending control entries to its journal.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import secrets
 import threading
@@ -208,10 +209,36 @@ def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[
     if not base.is_dir():
         return {}
     for path in sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
-        st = fold(Journal(path))
-        if st.meta.get("runbook") == runbook and st.meta.get("env") == env and st.status == "succeeded":
-            return dict(st.meta.get("params", {}))
+        first, last = _ends(path)
+        if first.get("event") != "run_started" or first.get("runbook") != runbook or first.get("env") != env:
+            continue
+        if last.get("event") == "run_finished":
+            succeeded = last.get("status") == "succeeded"
+        else:  # something came after the end (a late control): read the whole journal
+            succeeded = fold(Journal(path)).status == "succeeded"
+        if succeeded:
+            return dict(first.get("params") or {})
     return {}
+
+
+def _ends(path: Path, tail: int = 8192) -> tuple[dict[str, Any], dict[str, Any]]:
+    """First and last entries of a journal without reading what lies between (runs pile up)."""
+    try:
+        with path.open("rb") as f:
+            head = f.readline()
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - tail))
+            lines = f.read().splitlines()
+    except OSError:
+        return {}, {}
+    ends: list[dict[str, Any]] = []
+    for raw in (head, lines[-1] if lines else b""):
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            entry = {}
+        ends.append(entry if isinstance(entry, dict) else {})
+    return ends[0], ends[1]
 
 
 def execute_new(
