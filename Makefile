@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# Bytecode for the editable install, as pip writes it for a regular one: with
+# PYTHONDONTWRITEBYTECODE set, every golive start would compile its modules again.
 venv: $(STAMP)
+	@$(BIN)/python -m compileall -q src flows >/dev/null
 
 system:
 	@bash scripts/install-system.sh

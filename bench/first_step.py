@@ -8,7 +8,7 @@ dir, stopped by PID) and, against it, starts in turn as whole processes
   step's Prefect task run);
 - a bare Prefect flow script: time from launching it to the first line of its first task.
 
-Both get the same environment. A warm-up run of each comes first, then 3 interleaved
+Both get the same environment. A warm-up run of each comes first, then 5 interleaved
 runs; best and median are printed.
 """
 
@@ -23,7 +23,7 @@ import yaml
 
 from benchkit import GOLIVE, Sample, child_env, first, journal_of, prefect_server, read_journal, run_timed, table, ts
 
-RUNS = 3
+RUNS = 5
 TARGET_S = 2.0
 TARGET_OVER_BARE_S = 0.5
 MARK = "FIRST_TASK "
