@@ -175,3 +175,25 @@ def test_playbooks_that_cannot_be_gated_get_a_process_per_batch_and_say_why(
 def test_a_host_order_ansible_would_not_follow_gets_a_process_per_batch(project: Path) -> None:
     rolling, reason = session(project, [["h3"], ["h1"]], order=HOSTS)
     assert rolling is None and "order" in reason
+
+
+def test_action_plugins_the_project_configures_still_load_beside_the_gate(project: Path) -> None:
+    (project / "my_actions").mkdir()
+    (project / "my_actions" / "shout.py").write_text(
+        "from ansible.plugins.action import ActionBase\n\n\n"
+        "class ActionModule(ActionBase):\n"
+        "    _requires_connection = False\n\n"
+        "    def run(self, tmp=None, task_vars=None):\n"
+        "        return {'changed': False, 'msg': 'shouted'}\n"
+    )
+    (project / "ansible.cfg").write_text("[defaults]\naction_plugins = my_actions\n")
+    (project / "playbooks" / "shout.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: work\n      shout: {}\n"
+    )
+    rolling, why = session(project, [["h1"], ["h3"]], playbook="shout.yml")
+    assert rolling is not None, why
+    try:
+        assert rolling.run_batch(1, timeout=120).ok
+        assert rolling.run_batch(2, timeout=120).ok
+    finally:
+        rolling.close()

@@ -8,6 +8,7 @@ run where no host could even be connected to and a retry may help (``TransientEr
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import math
@@ -49,6 +50,8 @@ GATE_POLL_S = 0.02
 # take to say it stopped the play.
 PROCESS_END_S = 30.0
 STOP_ACK_S = 5.0
+# Ansible's own default for action_plugins.
+DEFAULT_ACTION_PLUGINS = "~/.ansible/plugins/action:/usr/share/ansible/plugins/action"
 # Unreachable messages that mean "nobody answered yet", not "answered and refused us".
 _TRANSIENT_UNREACHABLE = re.compile(
     r"connection refused|connection reset|kex_exchange_identification|connection closed by remote host",
@@ -209,7 +212,7 @@ class RollingPlaybook:
                 work_dir=self.work_dir,
                 ident=ident,
                 collector=collector,
-                extra_env={"ANSIBLE_ACTION_PLUGINS": _action_plugin_path()},
+                extra_env={"ANSIBLE_ACTION_PLUGINS": _action_plugin_path(self.playbook)},
             )
         )
         return _GatedProcess(
@@ -433,10 +436,30 @@ def _remove_stale_copies(playbook: Path) -> None:
             pass
 
 
-def _action_plugin_path() -> str:
+def _action_plugin_path(playbook: Path) -> str:
+    """golive's gate plugin first, then wherever the project's own action plugins are configured.
+
+    The environment variable replaces ``action_plugins`` of ansible.cfg, so that setting (or
+    Ansible's default) is carried over; plugins next to the playbook load as ever.
+    """
     ours = str(Path(__file__).parent / "ansible_plugins" / "action")
     theirs = os.environ.get("ANSIBLE_ACTION_PLUGINS")
-    return os.pathsep.join([ours, theirs]) if theirs else ours
+    if not theirs:
+        cfg_file = os.environ.get("ANSIBLE_CONFIG") or _project_config(playbook)
+        theirs = DEFAULT_ACTION_PLUGINS
+        if cfg_file and Path(cfg_file).is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read(cfg_file)
+                configured = parser.get("defaults", "action_plugins", fallback=None)
+            except configparser.Error:
+                configured = None
+            if configured:  # relative to the ansible.cfg, as Ansible reads it there
+                base = Path(cfg_file).resolve().parent
+                theirs = os.pathsep.join(
+                    e if e.startswith(("~", "/")) else str(base / e) for e in configured.split(os.pathsep) if e
+                )
+    return os.pathsep.join([ours, theirs])
 
 
 def _write_atomic(path: Path, text: str) -> None:
