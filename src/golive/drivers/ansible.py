@@ -84,7 +84,7 @@ def run_playbook(
     if not hosts:
         # An empty --limit would mean every host in the inventory.
         return ActionResult(detail={"status": "skipped", "reason": "no hosts"})
-    ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    ident = _new_ident()
     collector = _Collector(on_event=on_event, cancel=cancel)
     log.info("ansible_run_started", playbook=str(playbook), hosts=len(hosts), check=check, forks=forks, ident=ident)
     started = time.monotonic()
@@ -141,7 +141,6 @@ class RollingPlaybook:
         on_event: EventHandler | None,
         cancel: threading.Event | None,
         work_dir: Path,
-        gate_timeout: float = GATE_TIMEOUT_S,
     ) -> None:
         self.playbook = playbook
         self.plays = plays
@@ -153,7 +152,6 @@ class RollingPlaybook:
         self.on_event = on_event
         self.cancel = cancel
         self.work_dir = Path(work_dir).resolve()
-        self.gate_timeout = gate_timeout
         self._proc: _GatedProcess | None = None
 
     def prestart(self) -> None:
@@ -165,9 +163,7 @@ class RollingPlaybook:
         """Let batch ``index`` run; its result once it reached the gate or the play ended."""
         hosts = self.batches[index]
         proc = self._proc
-        if proc is not None and proc.alive() and proc.release(index - 1):
-            pass
-        else:
+        if proc is None or not (proc.alive() and proc.release(index - 1)):
             if proc is not None:
                 proc.stop()
             proc = self._proc = self._start(index)
@@ -182,7 +178,7 @@ class RollingPlaybook:
     def _start(self, first: int, *, held: bool = False) -> _GatedProcess:
         order = [i for i in sorted(self.batches) if i >= first]
         sizes = [len(self.batches[i]) for i in order]
-        ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        ident = _new_ident()
         gate_dir = self.work_dir / "ansible" / "gates" / ident
         gate_dir.mkdir(parents=True, mode=0o700)
         _remove_stale_copies(self.playbook)
@@ -393,33 +389,31 @@ def _gated_plays(
     hold: list[dict[str, Any]] = []
     if held:
         # A play of its own before the user's, so that even fact gathering waits for the release.
-        gate = {"dir": str(gate_dir), "owner": os.getpid(), "timeout": GATE_TIMEOUT_S, "start": True}
-        task = {
-            "name": f"{GATE_TASK}: start",
-            "golive_gate": gate,
-            "run_once": True,
-            "any_errors_fatal": True,
-            "tags": ["always"],  # --tags must never skip the hold
-        }
-        hold = [{"name": f"{GATE_TASK}: hold", "hosts": play["hosts"], "gather_facts": False, "tasks": [task]}]
+        start = _gate_task(f"{GATE_TASK}: start", gate_dir, start=True)
+        hold = [{"name": f"{GATE_TASK}: hold", "hosts": play["hosts"], "gather_facts": False, "tasks": [start]}]
     play["post_tasks"] = [
         *(play.get("post_tasks") or []),
         {"name": f"{GATE_TASK}: handlers", "meta": "flush_handlers", "tags": ["always"]},
-        {
-            "name": GATE_TASK,
-            "golive_gate": {
-                "dir": str(gate_dir),
-                "owner": os.getpid(),
-                "timeout": GATE_TIMEOUT_S,
-                "last": len(sizes),
-            },
-            "run_once": True,
-            "any_errors_fatal": True,
-            "check_mode": False,
-            "tags": ["always"],
-        },
+        _gate_task(GATE_TASK, gate_dir, last=len(sizes)),
     ]
     return [*hold, play]
+
+
+def _gate_task(name: str, gate_dir: Path, **args: Any) -> dict[str, Any]:
+    """A ``golive_gate`` task: once per batch, ending the play when it fails, never skipped by --tags."""
+    return {
+        "name": name,
+        "golive_gate": {"dir": str(gate_dir), "owner": os.getpid(), "timeout": GATE_TIMEOUT_S, **args},
+        "run_once": True,
+        "any_errors_fatal": True,
+        "check_mode": False,
+        "tags": ["always"],
+    }
+
+
+def _new_ident() -> str:
+    """A name for one ansible-runner run (its artifacts dir): sortable by time, unique."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def _remove_stale_copies(playbook: Path) -> None:
@@ -523,7 +517,13 @@ def _finish(
         **detail,
         "stats": collector.stats,
     }
-    log.info("ansible_run_finished", playbook=str(playbook), status=runner.status, rc=runner.rc)
+    log.info(
+        "ansible_run_finished",
+        playbook=str(playbook),
+        status=runner.status,
+        rc=runner.rc,
+        duration=detail.get("duration"),
+    )
     if collector.stats is None and runner.status not in ("timeout", "canceled"):
         raise PermanentError(
             f"ansible-playbook could not run {playbook.name} (rc {runner.rc}): {collector.error_text() or 'no output'}"

@@ -137,10 +137,13 @@ def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
     return task(fn, name=name, task_run_name=name, persist_result=False, cache_policy=NO_CACHE)()  # type: ignore[call-overload]
 
 
-def _run_in_flow(run_id: str, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
+def _run_in_flow(runner: Runner, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
     if not use_prefect:
         return body()
     from golive.engine.flow import run_as_flow
+    from golive.engine.services import attach_prefect
+
+    attach_prefect(runner.svc)
 
     started: list[bool] = []
 
@@ -149,7 +152,7 @@ def _run_in_flow(run_id: str, body: Callable[[], int], *, use_prefect: bool, flo
         return body()
 
     try:
-        return run_as_flow(run_id=run_id, body=tracked, flow_name=flow_name)
+        return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name)
     except Exception as exc:
         if started:
             raise
@@ -268,12 +271,8 @@ def execute_new(
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does
             try:
-                if use_prefect:
-                    from golive.engine.services import attach_prefect
-
-                    attach_prefect(runner.svc)
                 code = _run_in_flow(
-                    run_id, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
+                    runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
                 )
             finally:
                 runner.discard_prewarmed()
@@ -323,12 +322,8 @@ def execute_resume(
             ask_rollback=ask_rollback,
             initiator=state.meta.get("initiator"),
         )
-        if use_prefect:
-            from golive.engine.services import attach_prefect
-
-            attach_prefect(runner.svc)
         code = _run_in_flow(
-            handle.run_id,
+            runner,
             lambda: runner.resume(state, by=by or current_user()),
             use_prefect=use_prefect,
             flow_name=ctx.loaded.runbook.name,

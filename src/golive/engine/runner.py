@@ -252,7 +252,7 @@ class Runner:
         for planned in self.plan.steps:
             step = self.runbook.step(planned.id)
             if isinstance(step, AnsibleStep):
-                rolling = self._rolling(step, planned, list(planned.batches)) if len(planned.batches) > 1 else None
+                rolling = self._rolling(step, planned, list(planned.batches))
                 if rolling is not None:
                     rolling.prestart()
                     self._prewarmed[planned.id] = rolling
@@ -265,12 +265,6 @@ class Runner:
             self._prewarmed.popitem()[1].close()
 
     def _run(self, start: int) -> int:
-        try:
-            return self._run_steps(start)
-        finally:
-            self.discard_prewarmed()
-
-    def _run_steps(self, start: int) -> int:
         try:
             for planned in self.plan.steps[start:]:
                 self._check_abort()
@@ -420,9 +414,7 @@ class Runner:
         skip = self._skip_batches.pop(planned.id, 0)
         single = len(planned.batches) == 1
         todo = [b for b in planned.batches if b.index > skip]
-        rolling = self._prewarmed.pop(planned.id, None) if not skip else None
-        if rolling is None and not single:
-            rolling = self._rolling(step, planned, todo)
+        rolling = self._prewarmed.pop(planned.id, None) or self._rolling(step, planned, todo)
         try:
             for batch in todo:
                 self._check_abort()
@@ -475,12 +467,7 @@ class Runner:
         self.units.append(unit)
         context = self._context(planned, batch={"index": index, "hosts": hosts})
         try:
-            if rolling is not None:
-                result = self._retrying(
-                    lambda: rolling.run_batch(index, timeout=step.timeout), attempts=step.retries + 1
-                )
-            else:
-                result = self._apply(step, hosts=hosts, context=context, retries=step.retries)
+            result = self._apply(step, index=index, hosts=hosts, context=context, rolling=rolling)
         except TransientError as exc:
             # Nobody answered, so nothing changed: count it like per-host unreachable results.
             result = ActionResult(
@@ -523,12 +510,18 @@ class Runner:
         self.record("batch_done", step=planned.id, batch=index, hosts=hosts, failed_hosts=sorted(failed & set(hosts)))
 
     def _apply(
-        self, step: AnsibleStep | SshStep, *, hosts: list[str], context: dict[str, Any], retries: int
+        self, step: AnsibleStep | SshStep, *, index: int, hosts: list[str], context: dict[str, Any], rolling: Any
     ) -> ActionResult:
+        """The batch's action, retried on transient faults: in the step's one play, or on its own."""
         action: AnsibleAction | SshAction = step.ansible if isinstance(step, AnsibleStep) else step.ssh
-        return self._retrying(
-            lambda: self._do_action(action, hosts=hosts, context=context, timeout=step.timeout), attempts=retries + 1
-        )
+
+        def attempt() -> ActionResult:
+            if rolling is not None:
+                result: ActionResult = rolling.run_batch(index, timeout=step.timeout)
+                return result
+            return self._do_action(action, hosts=hosts, context=context, timeout=step.timeout)
+
+        return self._retrying(attempt, attempts=step.retries + 1)
 
     def _do_action(
         self, action: AnsibleAction | SshAction, *, hosts: list[str], context: dict[str, Any], timeout: float | None

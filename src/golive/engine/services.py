@@ -137,12 +137,12 @@ def build_services(
         tags: list[str] | None = None,
     ) -> ActionResult:
         return run_playbook(
-            tags=tags,
             playbook=playbook,
             inventory=need_inventory().path,
             hosts=hosts,
             extravars=extravars,
             forks=forks,
+            tags=tags,
             timeout=timeout,
             on_event=on_ansible_event,
             cancel=cancel,
