@@ -37,6 +37,16 @@ def api_client(emulator: EmulatorProcess) -> Iterator[client.ApiClient]:
         api.close()
 
 
+@pytest.fixture()
+def faults(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    """The emulator with no injected faults before and after the test."""
+    emulator.clear_faults()
+    try:
+        yield emulator
+    finally:
+        emulator.clear_faults()
+
+
 @pytest.fixture(scope="module")
 def apps(api_client: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(api_client)

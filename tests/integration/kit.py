@@ -43,6 +43,17 @@ def eventually(probe: Callable[[], T | None], *, timeout: float, what: str, inte
     pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
 
 
+def cluster_env(root: Path, env: str, *, kubeconfig: str | Path, context: str, host: str) -> Path:
+    """An inventory env under ``root`` whose default cluster is ``context`` of ``kubeconfig``, and one host."""
+    inv = root / "inventory" / env
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text(f"all:\n  hosts:\n    {host}: {{ansible_host: 127.0.0.1}}\n")
+    (inv / "group_vars" / "all.yml").write_text(
+        f"golive_clusters:\n  default: {{kubeconfig: {kubeconfig}, context: {context}}}\n"
+    )
+    return root
+
+
 def deployment(
     name: str,
     *,
@@ -104,9 +115,13 @@ class Project:
 
     def start(self, runbook: Path, *args: str, log_name: str = "runner") -> subprocess.Popen[bytes]:
         """``golive run`` in the background; its output goes to a file next to the runs."""
+        return self.launch("run", str(runbook), "-e", "lab", *args, log_name=log_name)
+
+    def launch(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
+        """Any golive command in the background, output to ``<log_name>.log``; stopped at teardown."""
         out = (self.root / f"{log_name}.log").open("wb")
         proc = subprocess.Popen(
-            [str(BIN / "golive"), "run", str(runbook), "-e", "lab", *args],
+            [str(BIN / "golive"), *args],
             cwd=self.root,
             env=self.env,
             stdin=subprocess.DEVNULL,

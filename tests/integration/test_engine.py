@@ -538,15 +538,7 @@ def test_a_killed_runner_is_resumed_from_its_journal_and_a_changed_runbook_is_re
         assert not files[1].exists()
 
         rb.write_text(original)
-        resumed = subprocess.Popen(
-            [str(BIN / "golive"), "resume", run_id],
-            cwd=project.root,
-            env=project.env,
-            stdin=subprocess.DEVNULL,
-            stdout=(project.root / "resume.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        project.started.append(resumed)
+        resumed = project.launch("resume", run_id, log_name="resume")
         # The pause starts over on resume; end it early so the test does not wait 30 s again.
         project.wait_journal(
             lambda entries: (
@@ -608,15 +600,7 @@ def test_a_play_held_at_its_gate_ends_when_golive_is_killed_and_resume_finishes_
         assert versions(lab, hosts) == {"app-7": "v2", "app-8": "v1"}
 
         run_id = journal.read()[0]["run_id"]
-        resumed = subprocess.Popen(
-            [str(BIN / "golive"), "resume", run_id],
-            cwd=project.root,
-            env=project.env,
-            stdin=subprocess.DEVNULL,
-            stdout=(project.root / "resume.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        project.started.append(resumed)
+        resumed = project.launch("resume", run_id, log_name="resume")
         for batch in (1, 2):  # skip the bakes of the resumed run
             project.wait_journal(
                 lambda entries, b=batch: (

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kit import deployment
+from kit import cluster_env, deployment
 from kubernetes import client
 
 from golive.drivers.k8s import K8sService
@@ -34,27 +34,12 @@ BAD = "registry.local/demo:v2-bad"
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorProcess) -> Path:
     root = tmp_path_factory.mktemp("project")
-    inv = root / "inventory" / "test"
-    (inv / "group_vars").mkdir(parents=True)
-    (inv / "hosts.yml").write_text("all:\n  hosts:\n    app-1: {ansible_host: 127.0.0.1}\n")
-    (inv / "group_vars" / "all.yml").write_text(
-        f"golive_clusters:\n  default: {{kubeconfig: {emulator.kubeconfig}, context: lab}}\n"
-    )
-    return root
+    return cluster_env(root, "test", kubeconfig=emulator.kubeconfig, context="lab", host="app-1")
 
 
 @pytest.fixture(scope="module")
 def inventory(project: Path) -> Inventory:
     return load_inventory(root=project, env="test")
-
-
-@pytest.fixture()
-def faults(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    emulator.clear_faults()
-    try:
-        yield emulator
-    finally:
-        emulator.clear_faults()
 
 
 @pytest.fixture()

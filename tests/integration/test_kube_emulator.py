@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,6 @@ from golive.lab.kube_emulator import EmulatorProcess, start
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]
 
 WAIT_S = 30
-
-
-@pytest.fixture()
-def faults(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    emulator.clear_faults()
-    try:
-        yield emulator
-    finally:
-        emulator.clear_faults()
 
 
 def rolled_out(dep: client.V1Deployment) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import cluster_env
 
 pytestmark = [
     pytest.mark.realcluster,
@@ -42,13 +43,7 @@ def project(tmp_path: Path) -> Path:
 
     kubeconfig = os.environ["KUBECONFIG"].split(os.pathsep)[0]
     _, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    inv = tmp_path / "inventory" / "real"
-    (inv / "group_vars").mkdir(parents=True)
-    (inv / "hosts.yml").write_text("all:\n  hosts:\n    local: {ansible_host: 127.0.0.1}\n")
-    (inv / "group_vars" / "all.yml").write_text(
-        f"golive_clusters:\n  default: {{kubeconfig: {kubeconfig}, context: {current['name']}}}\n"
-    )
-    return tmp_path
+    return cluster_env(tmp_path, "real", kubeconfig=kubeconfig, context=current["name"], host="local")
 
 
 @pytest.fixture

@@ -56,15 +56,23 @@ def session(
     )
 
 
+def gated(
+    project: Path, batches: list[list[str]], *, playbook: str = "roll.yml"
+) -> tuple[RollingPlaybook, list[dict[str, Any]]]:
+    """A session that can run gated, and the events it will have sent."""
+    rolling, why = session(project, batches, playbook=playbook)
+    assert rolling is not None, why
+    seen: list[dict[str, Any]] = []
+    rolling.on_event = seen.append
+    return rolling, seen
+
+
 def ran(events: list[dict[str, Any]]) -> list[str]:
     return [e["host"] for e in events if e.get("event") == "ok" and e.get("task") == "work"]
 
 
 def test_batches_run_in_one_process_and_wait_at_the_gate_until_released(project: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    rolling, why = session(project, [["h1"], ["h2", "h3"], ["h4", "h5"]])
-    assert rolling is not None, why
-    rolling.on_event = seen.append
+    rolling, seen = gated(project, [["h1"], ["h2", "h3"], ["h4", "h5"]])
     try:
         first = rolling.run_batch(1, timeout=120)
         assert first.ok and list(first.results) == ["h1"]
@@ -83,10 +91,7 @@ def test_batches_run_in_one_process_and_wait_at_the_gate_until_released(project:
 
 
 def test_closing_at_the_gate_stops_the_play_before_the_next_batch(project: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    rolling, why = session(project, [["h1"], ["h3", "h4"]])
-    assert rolling is not None, why
-    rolling.on_event = seen.append
+    rolling, seen = gated(project, [["h1"], ["h3", "h4"]])
     result = rolling.run_batch(1, timeout=120)
     assert result.ok
     proc = rolling._proc
@@ -104,10 +109,7 @@ def test_closing_at_the_gate_stops_the_play_before_the_next_batch(project: Path)
 
 
 def test_a_play_started_early_waits_before_its_first_batch_until_released(project: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    rolling, why = session(project, [["h1"], ["h3"]])
-    assert rolling is not None, why
-    rolling.on_event = seen.append
+    rolling, seen = gated(project, [["h1"], ["h3"]])
     rolling.prestart()
     proc = rolling._proc
     assert proc is not None and proc.held
@@ -126,10 +128,7 @@ def test_a_play_started_early_waits_before_its_first_batch_until_released(projec
 
 
 def test_a_held_play_that_is_never_released_ends_without_running_a_task(project: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    rolling, why = session(project, [["h1"], ["h3"]])
-    assert rolling is not None, why
-    rolling.on_event = seen.append
+    rolling, seen = gated(project, [["h1"], ["h3"]])
     rolling.prestart()
     proc = rolling._proc
     assert proc is not None
@@ -141,8 +140,7 @@ def test_a_held_play_that_is_never_released_ends_without_running_a_task(project:
 
 
 def test_a_batch_whose_every_host_fails_ends_the_play_and_the_next_batch_starts_a_new_one(project: Path) -> None:
-    rolling, why = session(project, [["h2"], ["h3"]])
-    assert rolling is not None, why
+    rolling, _ = gated(project, [["h2"], ["h3"]])
     try:
         first = rolling.run_batch(1, timeout=120)
         assert not first.ok and first.detail["status"] == "failed"
@@ -190,8 +188,7 @@ def test_action_plugins_the_project_configures_still_load_beside_the_gate(projec
     (project / "playbooks" / "shout.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: work\n      shout: {}\n"
     )
-    rolling, why = session(project, [["h1"], ["h3"]], playbook="shout.yml")
-    assert rolling is not None, why
+    rolling, _ = gated(project, [["h1"], ["h3"]], playbook="shout.yml")
     try:
         assert rolling.run_batch(1, timeout=120).ok
         assert rolling.run_batch(2, timeout=120).ok
