@@ -49,3 +49,14 @@ def test_an_entry_after_the_end_is_read_through_the_whole_journal(tmp_path: Path
 
 def test_no_runs_dir_means_nothing_is_live(tmp_path: Path) -> None:
     assert previous_from_history(tmp_path, runbook="web", env="prod") == {}
+
+
+def test_a_journals_ends_are_read_whatever_the_length_of_its_lines(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "run" / "journal.jsonl")
+    assert j.ends() == ({}, {})
+    j.append("run_started", run_id="run", note="x" * 20_000)
+    j.append("run_finished", status="succeeded", detail="y" * 20_000)
+    first, last = j.ends()
+    assert first["event"] == "run_started" and len(first["note"]) == 20_000
+    assert last["event"] == "run_finished" and len(last["detail"]) == 20_000
+    assert j.verify() == 2  # the writer's own tail reading (the hash chain) is the same code

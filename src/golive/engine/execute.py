@@ -8,7 +8,6 @@ to a live runner by appending control entries to its journal.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import secrets
 import threading
@@ -212,7 +211,7 @@ def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[
     if not base.is_dir():
         return {}
     for path in sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
-        first, last = _ends(path)
+        first, last = Journal(path).ends()
         if first.get("event") != "run_started" or first.get("runbook") != runbook or first.get("env") != env:
             continue
         if last.get("event") == "run_finished":
@@ -222,26 +221,6 @@ def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[
         if succeeded:
             return dict(first.get("params") or {})
     return {}
-
-
-def _ends(path: Path, tail: int = 8192) -> tuple[dict[str, Any], dict[str, Any]]:
-    """First and last entries of a journal without reading what lies between (runs pile up)."""
-    try:
-        with path.open("rb") as f:
-            head = f.readline()
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - tail))
-            lines = f.read().splitlines()
-    except OSError:
-        return {}, {}
-    ends: list[dict[str, Any]] = []
-    for raw in (head, lines[-1] if lines else b""):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            entry = {}
-        ends.append(entry if isinstance(entry, dict) else {})
-    return ends[0], ends[1]
 
 
 def execute_new(

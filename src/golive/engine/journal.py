@@ -67,9 +67,18 @@ class Journal:
     @staticmethod
     def _tail(fd: int) -> tuple[str, int]:
         """Hash of the last line and the next sequence number."""
+        last = Journal._last_line(fd)
+        if not last:
+            return GENESIS, 0
+        seq = json.loads(last)["seq"] + 1
+        return hashlib.sha256(last).hexdigest(), seq
+
+    @staticmethod
+    def _last_line(fd: int) -> bytes:
+        """The last line, newline included, read backwards from the end; empty for an empty file."""
         size = os.lseek(fd, 0, os.SEEK_END)
         if size == 0:
-            return GENESIS, 0
+            return b""
         chunk = 4096
         data = b""
         pos = size
@@ -79,9 +88,24 @@ class Journal:
             data = os.pread(fd, step, pos) + data
             if data.count(b"\n") >= 2 or pos == 0:
                 break
-        last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
-        seq = json.loads(last)["seq"] + 1
-        return hashlib.sha256(last).hexdigest(), seq
+        return data.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
+
+    def ends(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """First and last entries without reading what lies between ({} where unreadable)."""
+        try:
+            with self.path.open("rb") as f:
+                head = f.readline()
+                last = self._last_line(f.fileno())
+        except OSError:
+            return {}, {}
+        out: list[dict[str, Any]] = []
+        for raw in (head, last):
+            try:
+                entry = json.loads(raw) if raw else {}
+            except ValueError:
+                entry = {}
+            out.append(entry if isinstance(entry, dict) else {})
+        return out[0], out[1]
 
     def entries(self, *, start: int = 0) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
