@@ -6,6 +6,7 @@ that ``golive validate`` and ``golive plan`` start fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -498,7 +499,12 @@ def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] == "lab" or args[0] in ("--help", "-h"):
         _mount_lab()
-    app()
+    try:
+        app()
+    finally:
+        # Exit stays orderly (atexit, Prefect's event flush, open files), but the collector no
+        # longer walks every object of the imported modules on the way out: ~0.4 s with Prefect.
+        gc.freeze()
 
 
 if __name__ == "__main__":

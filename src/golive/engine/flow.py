@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import flow
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.context import SettingsContext, get_settings_context
 from prefect.states import Completed, Failed, State
 
 __all__ = ["run_as_flow"]
@@ -40,10 +40,20 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str) -> int:
             return Completed(message="cutover succeeded")
         return Failed(message=f"golive exit code {code}")
 
-    # The heartbeat thread costs about a second at the end of every sync flow.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with _without_heartbeat():
         golive_run(return_state=True)
     return result.get("code", 3)
+
+
+def _without_heartbeat() -> SettingsContext:
+    """The current settings with the flow heartbeat off: its thread costs ~1 s at the end of a sync flow.
+
+    A copy of the settings already in force (0.2 ms); ``temporary_settings`` validates the
+    whole settings model again (~50 ms on the path to the first step).
+    """
+    current = get_settings_context()
+    flows = current.settings.flows.model_copy(update={"heartbeat_frequency": None})
+    return SettingsContext(profile=current.profile, settings=current.settings.model_copy(update={"flows": flows}))
 
 
 def _name_flow_run(flow_run_id: Any, run_id: str) -> None:
