@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from golive.errors import RunbookError
+from golive.errors import JournalCorrupt, RunbookError
 
 if TYPE_CHECKING:
     from golive.engine.execute import RunHandle
@@ -308,19 +308,30 @@ def _find_run(run_id: str | None, root: Path | None) -> RunHandle:
 def status(
     run_id: RunArg = None, root: RootOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Where a run is: steps, batches, failures, rollback, who approved."""
+    """Where a run is: steps, batches, failures, rollback, who approved (exit 2: its journal is not as written)."""
+    import json
+
     from golive.engine.execute import is_live
     from golive.engine.state import fold
-    from golive.report.live import render_status
+    from golive.report.live import render_integrity, render_status
 
     handle = _find_run(run_id, root)
-    state = fold(handle.journal)
+    found = handle.journal.integrity()
+    try:
+        state = fold(handle.journal)
+    except JournalCorrupt:  # a line that is no entry: there is no state to show, only where it broke
+        if as_json:
+            sys.stdout.write(json.dumps({"run_id": handle.run_id, "journal": found.as_dict()}, indent=2) + "\n")
+        else:
+            render_integrity(found, console=out)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     if as_json:
-        import json
-
-        sys.stdout.write(json.dumps(render_status(state, live=is_live(handle), as_dict=True), indent=2) + "\n")
-        return
-    render_status(state, live=is_live(handle), console=out)
+        data = render_status(state, live=is_live(handle), integrity=found, as_dict=True)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        render_status(state, live=is_live(handle), integrity=found, console=out)
+    if not found.intact:
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -501,6 +512,13 @@ def main() -> None:
         _mount_lab()
     try:
         app()
+    except JournalCorrupt as exc:  # a journal golive did not write as it is: say where, change nothing
+        err.print(
+            f"journal damaged: {exc}. golive acts only on a journal as it wrote it; `golive status` shows where",
+            style="bold red",
+            markup=False,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     finally:
         # Exit stays orderly (atexit, Prefect's event flush, open files), but the collector no
         # longer walks every object of the imported modules on the way out: ~0.4 s with Prefect.

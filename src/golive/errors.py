@@ -14,6 +14,7 @@ __all__ = [
     "DriverError",
     "GoliveError",
     "Issue",
+    "JournalCorrupt",
     "PermanentError",
     "RunbookError",
     "TransientError",
@@ -22,6 +23,16 @@ __all__ = [
 
 class GoliveError(Exception):
     """Base of every error golive raises on purpose."""
+
+
+class JournalCorrupt(GoliveError):
+    """A run journal that is not what golive wrote: a line edited, removed, inserted or unreadable."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
 
 
 @dataclass(frozen=True)

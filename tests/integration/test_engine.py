@@ -158,7 +158,7 @@ def prefect_task_names(api_url: str, run_id: str) -> set[str]:
     return {str(t["name"]) for t in resp.json()}
 
 
-def prefect_flow_state(api_url: str, run_id: str) -> str | None:
+def prefect_flow_run(api_url: str, run_id: str) -> dict[str, Any] | None:
     resp = httpx.post(
         f"{api_url.rstrip('/')}/flow_runs/filter",
         json={"flow_runs": {"name": {"any_": [run_id]}}, "limit": 5},
@@ -166,7 +166,12 @@ def prefect_flow_state(api_url: str, run_id: str) -> str | None:
     )
     resp.raise_for_status()
     runs = resp.json()
-    return str(runs[0]["state_type"]) if runs else None
+    return dict(runs[0]) if runs else None
+
+
+def prefect_flow_state(api_url: str, run_id: str) -> str | None:
+    run = prefect_flow_run(api_url, run_id)
+    return str(run["state_type"]) if run else None
 
 
 # ------------------------------------------------------------------ releases
@@ -215,6 +220,9 @@ def test_good_release_reaches_every_host_with_a_sound_journal_and_prefect_task_r
         )
         assert wanted <= names
         assert eventually(lambda: prefect_flow_state(api, run_id) == "COMPLETED", timeout=30, what="flow run COMPLETED")
+        # The Prefect server keeps the journal's head: an edit of its last entry shows against it.
+        flow_run = prefect_flow_run(api, run_id)
+        assert flow_run is not None and journal.seal() in flow_run["state"]["message"]
     finally:
         deploy_v1(lab, hosts)
 

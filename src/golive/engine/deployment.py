@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 __all__ = ["cutover"]
 
@@ -24,6 +24,8 @@ def cutover(
     ctx = prepare(path, env=env, params=params or {})
     ctx.previous = previous_from_history(root, runbook=ctx.loaded.runbook.name, env=env)
     handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
+    seal = handle.journal.seal()  # kept by the Prefect server, beside the journal's own copy
     if code != 0:
-        raise RuntimeError(f"golive run {handle.run_id} ended with exit code {code}")
+        raise RuntimeError(f"golive run {handle.run_id} ended with exit code {code}; {seal}")
+    get_run_logger().info("golive run %s succeeded; %s", handle.run_id, seal)
     return code

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from golive.context import RunContext, prepare
-from golive.engine.journal import Journal, runs_dir
+from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import EXIT_REFUSED, Runner, current_user
 from golive.engine.state import RunState, fold
 
@@ -151,7 +151,7 @@ def _run_in_flow(runner: Runner, body: Callable[[], int], *, use_prefect: bool, 
         return body()
 
     try:
-        return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name)
+        return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name, seal=runner.journal.seal)
     except Exception as exc:
         if started:
             raise
@@ -217,7 +217,11 @@ def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[
         if last.get("event") == "run_finished":
             succeeded = last.get("status") == "succeeded"
         else:  # something came after the end (a late control): read the whole journal
-            succeeded = fold(Journal(path)).status == "succeeded"
+            try:
+                succeeded = fold(Journal(path)).status == "succeeded"
+            except JournalCorrupt as exc:
+                log.warning("journal_damaged_skipped", journal=str(path), problem=str(exc))
+                continue
         if succeeded:
             return dict(first.get("params") or {})
     return {}
@@ -272,7 +276,7 @@ def execute_resume(
 ) -> tuple[RunHandle, int, str]:
     """Resume a paused live run (a control entry) or restart a dead one from its journal."""
     handle = find_run(root, run_id)
-    state = fold(handle.journal)
+    state = _state_of(handle)
     if state.finished:
         raise Refused(f"run {handle.run_id} already finished: {state.status} (exit {state.exit_code})")
     if is_live(handle):
@@ -314,7 +318,7 @@ def execute_abort(
     root: Path, run_id: str | None, *, by: str | None = None, reason: str = "", use_prefect: bool = False
 ) -> tuple[RunHandle, int, str]:
     handle = find_run(root, run_id)
-    state = fold(handle.journal)
+    state = _state_of(handle)
     if state.finished:
         raise Refused(f"run {handle.run_id} already finished: {state.status}")
     if is_live(handle):
@@ -344,7 +348,22 @@ def execute_abort(
     return handle, code, "rolled back"
 
 
+def _state_of(handle: RunHandle) -> RunState:
+    try:
+        return fold(handle.journal)
+    except JournalCorrupt as exc:
+        raise Refused(f"the journal is damaged: {exc}") from None
+
+
 def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
+    """What a dead run needs to go on or be undone, from a journal whose chain holds."""
+    found = handle.journal.integrity()
+    if found.broken is not None:
+        raise Refused(
+            f"the journal's hash chain is broken ({found.broken}): golive does not restart or undo a run "
+            "from a journal it did not write as it is. `golive status` shows what it says; check the "
+            "hosts by hand and start a new run"
+        )
     meta = state.meta
     inv = meta.get("inventory_path")
     ctx = prepare(

@@ -17,7 +17,13 @@ from prefect.states import Completed, Failed, State
 __all__ = ["run_as_flow"]
 
 
-def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str) -> int:
+def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: Callable[[], str]) -> int:
+    """``body`` as the task runs of one flow run; its final state message carries ``seal()``.
+
+    The seal (the journal's length and head hash) is the copy of the journal's last hash that
+    the Prefect server keeps: an edit of the journal's last entries, which the hash chain
+    cannot show, shows as a head that differs from the one in the flow run's state.
+    """
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -37,8 +43,8 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str) -> int:
         code = body()
         result["code"] = code
         if code == 0:
-            return Completed(message="cutover succeeded")
-        return Failed(message=f"golive exit code {code}")
+            return Completed(message=f"cutover succeeded; {seal()}")
+        return Failed(message=f"golive exit code {code}; {seal()}")
 
     with _without_heartbeat():
         golive_run(return_state=True)

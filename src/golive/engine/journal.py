@@ -1,9 +1,12 @@
 """The run journal: append-only JSON lines, fsynced, each entry chained to the one before.
 
 Every entry carries ``prev``, the sha256 of the previous line as written, so editing or
-removing any entry breaks the chain at the next one (``verify`` finds where). Several
-processes append (the runner, ``golive approve``, ``golive abort``): an exclusive
-``flock`` around read-last-hash-then-append keeps the chain linear.
+removing any entry breaks the chain at the next one (``integrity`` finds where). The
+last entry has no successor to give it away, so its hash, the ``head``, is also kept
+outside the runs directory: in the final state message of the run's Prefect flow run.
+Several processes append (the runner, ``golive approve``, ``golive abort``): an
+exclusive ``flock`` around read-last-hash-then-append keeps the chain linear; readers
+that check the chain take it shared.
 """
 
 from __future__ import annotations
@@ -13,21 +16,35 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GENESIS", "Journal", "JournalCorrupt", "runs_dir"]
+from golive.errors import JournalCorrupt
+
+__all__ = ["GENESIS", "Integrity", "Journal", "JournalCorrupt", "runs_dir"]
 
 GENESIS = "0" * 64
 
 
-class JournalCorrupt(Exception):
-    def __init__(self, path: Path, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path = path
-        self.line = line
-        self.reason = reason
+@dataclass(frozen=True)
+class Integrity:
+    """What a check of the hash chain found: entries read, the head hash, where it broke."""
+
+    entries: int
+    head: str
+    broken: JournalCorrupt | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"entries": self.entries, "intact": self.intact, "head": self.head}
+        if self.broken is not None:
+            out.update(broken_at=self.broken.line, reason=self.broken.reason)
+        return out
 
 
 def runs_dir(root: Path) -> Path:
@@ -108,44 +125,79 @@ class Journal:
         return out[0], out[1]
 
     def entries(self, *, start: int = 0) -> Iterator[dict[str, Any]]:
+        """Entries from sequence ``start``; raises JournalCorrupt at a line golive cannot have written."""
         if not self.path.exists():
             return
         with self.path.open("rb") as f:
-            for raw in f:
+            for lineno, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
                     break  # a line cut by a crash mid-write is not an entry
-                entry = json.loads(raw)
+                entry = self._parse(raw, lineno)
                 if entry["seq"] >= start:
                     yield entry
+
+    def _parse(self, raw: bytes, lineno: int) -> dict[str, Any]:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            raise JournalCorrupt(self.path, lineno, "not a JSON entry") from None
+        if not (isinstance(entry, dict) and isinstance(entry.get("seq"), int) and isinstance(entry.get("event"), str)):
+            raise JournalCorrupt(self.path, lineno, "not a journal entry (no seq or event)")
+        return entry
 
     def read(self) -> list[dict[str, Any]]:
         return list(self.entries())
 
     def verify(self) -> int:
         """Check the hash chain; returns the number of entries, raises JournalCorrupt where it breaks."""
+        found = self.integrity()
+        if found.broken is not None:
+            raise found.broken
+        return found.entries
+
+    def integrity(self) -> Integrity:
+        """Walk the hash chain (under a shared lock, so no append is seen half-written)."""
         prev = GENESIS
         n = 0
-        with self.path.open("rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                if not raw.endswith(b"\n"):
-                    raise JournalCorrupt(self.path, lineno, "truncated last line")
-                try:
-                    entry = json.loads(raw)
-                except json.JSONDecodeError:
-                    raise JournalCorrupt(self.path, lineno, "not JSON") from None
-                if entry.get("prev") != prev:
-                    raise JournalCorrupt(self.path, lineno, "hash chain broken: entry was edited, removed or inserted")
-                if entry.get("seq") != lineno - 1:
-                    raise JournalCorrupt(self.path, lineno, f"sequence {entry.get('seq')} where {lineno - 1} expected")
-                prev = hashlib.sha256(raw).hexdigest()
-                n += 1
-        return n
+        try:
+            with self.path.open("rb") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+                for lineno, raw in enumerate(f, start=1):
+                    problem = self._chain_problem(raw, lineno, prev)
+                    if problem:
+                        return Integrity(n, prev, JournalCorrupt(self.path, lineno, problem))
+                    prev = hashlib.sha256(raw).hexdigest()
+                    n += 1
+        except FileNotFoundError:
+            return Integrity(0, GENESIS, JournalCorrupt(self.path, 0, "no journal"))
+        return Integrity(n, prev)
+
+    def _chain_problem(self, raw: bytes, lineno: int, prev: str) -> str | None:
+        if not raw.endswith(b"\n"):
+            return "truncated last line"
+        try:
+            entry = self._parse(raw, lineno)
+        except JournalCorrupt as exc:
+            return exc.reason
+        if entry.get("prev") != prev:
+            return "hash chain broken: this entry or the one before was edited, removed or inserted"
+        if entry["seq"] != lineno - 1:
+            return f"sequence {entry['seq']} where {lineno - 1} expected"
+        return None
 
     def head(self) -> str:
+        return self._head_and_count()[0]
+
+    def seal(self) -> str:
+        """The journal's length and head in one line, for a record kept outside the runs directory."""
+        head, count = self._head_and_count()
+        return f"journal {count} entries, head {head}"
+
+    def _head_and_count(self) -> tuple[str, int]:
         if not self.path.exists():
-            return GENESIS
+            return GENESIS, 0
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            return self._tail(fd)[0]
+            return self._tail(fd)
         finally:
             os.close(fd)

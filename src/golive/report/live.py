@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from golive.engine.journal import Journal
+from golive.engine.journal import Integrity, Journal, JournalCorrupt
 from golive.engine.state import RunState, fold
 
 __all__ = ["LiveView", "explain_exit", "render_runs", "render_status"]
@@ -223,8 +223,9 @@ class LiveView:
         return None
 
 
-def _status_dict(state: RunState, *, live: bool) -> dict[str, Any]:
+def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) -> dict[str, Any]:
     return {
+        **({"journal": integrity.as_dict()} if integrity is not None else {}),
         "run_id": state.run_id,
         "runbook": state.meta.get("runbook"),
         "env": state.meta.get("env"),
@@ -246,9 +247,14 @@ def _status_dict(state: RunState, *, live: bool) -> dict[str, Any]:
 
 
 def render_status(
-    state: RunState, *, live: bool, console: Console | None = None, as_dict: bool = False
+    state: RunState,
+    *,
+    live: bool,
+    integrity: Integrity | None = None,
+    console: Console | None = None,
+    as_dict: bool = False,
 ) -> dict[str, Any]:
-    data = _status_dict(state, live=live)
+    data = _status_dict(state, live=live, integrity=integrity)
     if as_dict or console is None:
         return data
     console.print(
@@ -267,7 +273,21 @@ def render_status(
         console.print(f"restored: {', '.join(state.compensated)}", markup=False)
     if state.not_restored:
         console.print(f"NOT RESTORED: {', '.join(state.not_restored)}", style="bold white on red", markup=False)
+    if integrity is not None:
+        render_integrity(integrity, console=console)
     return data
+
+
+def render_integrity(found: Integrity, *, console: Console) -> None:
+    if found.broken is None:
+        console.print(f"journal: {found.entries} entries, hash chain intact, head {found.head}", markup=False)
+        return
+    console.print(
+        f"JOURNAL NOT AS WRITTEN: {found.broken}. What is shown comes from that journal; "
+        "do not trust it without checking the hosts.",
+        style="bold white on red",
+        markup=False,
+    )
 
 
 def render_runs(journals: list[Journal], *, console: Console) -> None:
@@ -275,7 +295,11 @@ def render_runs(journals: list[Journal], *, console: Console) -> None:
     for col in ("run", "runbook", "env", "status", "exit", "by"):
         table.add_column(col)
     for j in journals:
-        st = fold(j)
+        try:
+            st = fold(j)
+        except JournalCorrupt as exc:
+            table.add_row(j.run_dir.name, "-", "-", f"journal damaged at line {exc.line}", "-", "-")
+            continue
         table.add_row(
             st.run_id or j.run_dir.name,
             str(st.meta.get("runbook")),

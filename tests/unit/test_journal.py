@@ -1,0 +1,147 @@
+"""The journal's hash chain as users meet it: status says where it broke, resume refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from golive.engine.journal import GENESIS, Journal, JournalCorrupt
+from golive.engine.state import fold
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 4
+
+
+def written(path: Path, n: int) -> Journal:
+    j = Journal(path)
+    j.append("run_started", run_id="r1", steps=[])
+    for i in range(n - 1):
+        j.append("notified", step=f"s{i}", message=f"line {i}")
+    return j
+
+
+def edit_line(path: Path, number: int, old: str, new: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    assert old in lines[number - 1]
+    lines[number - 1] = lines[number - 1].replace(old, new)
+    path.write_text("".join(lines))
+
+
+def test_an_intact_journal_reports_its_length_and_the_hash_of_its_last_line(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 4)
+    found = j.integrity()
+    last = j.path.read_bytes().splitlines(keepends=True)[-1]
+    assert found.intact and found.entries == 4 == j.verify()
+    assert found.head == hashlib.sha256(last).hexdigest() == j.head()
+    assert j.seal() == f"journal 4 entries, head {found.head}"
+    assert Journal(tmp_path / "none.jsonl").seal() == f"journal 0 entries, head {GENESIS}"
+
+
+def test_an_edited_entry_breaks_the_chain_at_the_entry_after_it(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 4)
+    edit_line(j.path, 2, "line 0", "line O")
+    found = j.integrity()
+    assert not found.intact and found.broken is not None
+    assert (found.broken.line, found.entries) == (3, 2)
+    assert "edited, removed or inserted" in found.broken.reason
+    with pytest.raises(JournalCorrupt):
+        j.verify()
+    assert found.as_dict()["broken_at"] == 3
+
+
+def test_an_edit_of_the_last_entry_shows_only_against_the_seal_kept_elsewhere(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 3)
+    sealed = j.seal()  # what the Prefect flow run's final state message keeps
+    edit_line(j.path, 3, "line 1", "line I")
+    assert j.integrity().intact  # no successor to give it away...
+    assert j.seal() != sealed  # ...but the head no longer matches the copy
+
+
+def test_a_line_that_is_no_entry_is_named_by_reading_and_by_the_chain(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 3)
+    with j.path.open("a") as f:
+        f.write("{broken\n")
+    with pytest.raises(JournalCorrupt) as raised:
+        fold(j)
+    assert raised.value.line == 4 and "not a JSON entry" in str(raised.value)
+    found = j.integrity()
+    assert found.broken is not None and found.broken.line == 4 and found.entries == 3
+    edit_line(j.path, 4, "{broken", '{"seq": "x"}')
+    with pytest.raises(JournalCorrupt, match="no seq or event"):
+        list(j.entries())
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    runbook = tmp_path / "two.yml"
+    steps = [{"id": "first", "notify": "first step"}, {"id": "second", "notify": "second step"}]
+    runbook.write_text(yaml.safe_dump({"name": "journal-cli", "steps": steps}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOLIVE_"))}
+    env.update(GOLIVE_RUNS_DIR=str(tmp_path / "runs"), GOLIVE_LAB_DIR=str(tmp_path / "no-lab"), CI="true")
+    return runbook, env
+
+
+def golive(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "golive.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_status_shows_the_head_of_an_intact_journal_and_exits_2_where_the_chain_breaks(
+    tmp_path: Path, cli: tuple[Path, dict[str, str]]
+) -> None:
+    runbook, env = cli
+    assert golive(env, tmp_path, "run", str(runbook), "--no-prefect").returncode == EXIT_OK
+    (path,) = (tmp_path / "runs").glob("*/journal.jsonl")
+    head = Journal(path).head()
+
+    ok = golive(env, tmp_path, "status")
+    assert ok.returncode == EXIT_OK and f"hash chain intact, head {head}" in ok.stdout
+
+    edit_line(path, 3, '"first step"', '"frist step"')
+    edited = golive(env, tmp_path, "status")
+    assert edited.returncode == EXIT_BAD_INPUT
+    assert "JOURNAL NOT AS WRITTEN" in edited.stdout and "journal.jsonl:4" in edited.stdout.replace("\n", "")
+    as_json = json.loads(golive(env, tmp_path, "status", "--json").stdout)
+    assert as_json["journal"]["intact"] is False and as_json["journal"]["broken_at"] == 4
+
+    with path.open("a") as f:
+        f.write("not json\n")
+    damaged = golive(env, tmp_path, "status")
+    assert damaged.returncode == EXIT_BAD_INPUT and "Traceback" not in damaged.stderr
+    listed = golive(env, tmp_path, "runs")
+    assert listed.returncode == EXIT_OK and "damaged" in listed.stdout
+
+
+def test_a_dead_run_is_not_resumed_or_rolled_back_from_an_edited_journal(
+    tmp_path: Path, cli: tuple[Path, dict[str, str]]
+) -> None:
+    runbook, env = cli
+    assert golive(env, tmp_path, "run", str(runbook), "--no-prefect").returncode == EXIT_OK
+    (path,) = (tmp_path / "runs").glob("*/journal.jsonl")
+    lines = path.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["event"] == "run_finished"
+    path.write_text("".join(lines[:-1]))  # as if killed before the end: resumable
+    edit_line(path, 3, '"first"', '"second"')
+    before = path.read_bytes()
+    for args in (("resume", "--no-prefect"), ("abort",)):
+        refused = golive(env, tmp_path, *args)
+        assert refused.returncode == EXIT_REFUSED, refused.stderr
+        assert "hash chain is broken" in refused.stderr and "journal.jsonl:4" in refused.stderr.replace("\n", "")
+    assert path.read_bytes() == before  # nothing done, nothing written
