@@ -77,6 +77,16 @@ def test_a_line_that_is_no_entry_is_named_by_reading_and_by_the_chain(tmp_path: 
         list(j.entries())
 
 
+def test_an_entry_appended_after_a_line_that_is_no_entry_is_kept_and_chained_to_it(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 2)
+    with j.path.open("a") as f:
+        f.write("garbage\n")
+    entry = j.append("rollback_started", reason="gate failed")
+    assert entry["seq"] == 3 and entry["prev"] == hashlib.sha256(b"garbage\n").hexdigest()
+    found = j.integrity()
+    assert found.broken is not None and found.broken.line == 3  # the garbage, not the entry after it
+
+
 # ------------------------------------------------------------------ the CLI
 
 

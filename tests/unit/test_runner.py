@@ -238,6 +238,26 @@ def test_abort_during_bake_rolls_back(tmp_path: Path) -> None:
     assert world.now < 60
 
 
+def test_a_line_appended_to_the_journal_mid_run_is_reported_and_an_abort_after_it_still_counts(
+    tmp_path: Path,
+) -> None:
+    world = FakeWorld()
+    r = make_runner(tmp_path, world, bake="60s")
+
+    def garbage() -> None:
+        with r.journal.path.open("a") as f:
+            f.write("not an entry\n")
+
+    world.at[3.0] = garbage
+    world.at[5.0] = lambda: r.journal.append("control", run_id="r1", action="abort", by="bob")
+    assert r.start() == 1
+    damaged: list[int] = []
+    seen = [e["event"] for e in r.journal.entries(on_damage=lambda exc: damaged.append(exc.line))]
+    assert seen.count("journal_damaged") == 1 and len(damaged) == 1
+    assert "rollback_started" in seen and seen[-1] == "run_finished"
+    assert world.now < 60
+
+
 def test_promote_ends_bake_early_and_is_journaled_with_who(tmp_path: Path) -> None:
     """promote during a 60 s bake ends that bake at once and records who promoted."""
     world = FakeWorld()

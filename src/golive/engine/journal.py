@@ -15,7 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,7 +87,11 @@ class Journal:
         last = Journal._last_line(fd)
         if not last:
             return GENESIS, 0
-        seq = json.loads(last)["seq"] + 1
+        try:
+            seq = int(json.loads(last)["seq"]) + 1
+        except (ValueError, KeyError, TypeError):  # a line that is no entry: still never lose the next one
+            size = os.lseek(fd, 0, os.SEEK_END)
+            seq = os.pread(fd, size, 0).count(b"\n")
         return hashlib.sha256(last).hexdigest(), seq
 
     @staticmethod
@@ -124,15 +128,27 @@ class Journal:
             out.append(entry if isinstance(entry, dict) else {})
         return out[0], out[1]
 
-    def entries(self, *, start: int = 0) -> Iterator[dict[str, Any]]:
-        """Entries from sequence ``start``; raises JournalCorrupt at a line golive cannot have written."""
+    def entries(
+        self, *, start: int = 0, on_damage: Callable[[JournalCorrupt], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Entries from sequence ``start``.
+
+        A line golive cannot have written raises JournalCorrupt, or, given ``on_damage``, is
+        passed to it and skipped (a live runner must still see the controls after it).
+        """
         if not self.path.exists():
             return
         with self.path.open("rb") as f:
             for lineno, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
                     break  # a line cut by a crash mid-write is not an entry
-                entry = self._parse(raw, lineno)
+                try:
+                    entry = self._parse(raw, lineno)
+                except JournalCorrupt as exc:
+                    if on_damage is None:
+                        raise
+                    on_damage(exc)
+                    continue
                 if entry["seq"] >= start:
                     yield entry
 

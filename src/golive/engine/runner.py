@@ -23,7 +23,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from golive.checks.base import Outcome, Verdict
 from golive.drivers.base import ActionResult, HostResult
 from golive.engine.gates import GateRunner, is_analysis
-from golive.engine.journal import Journal
+from golive.engine.journal import Journal, JournalCorrupt
 from golive.engine.state import RunState, Unit
 from golive.errors import DriverError, TransientError
 from golive.plan import Plan, PlannedStep
@@ -131,6 +131,7 @@ class Runner:
         self.units: list[Unit] = []
         self.failed_hosts: dict[str, set[str]] = {}
         self._control_seq = -1
+        self._damaged_lines: set[int] = set()
         self._pending: list[dict[str, Any]] = []
         self._promote = False
         self._abort: str | None = None
@@ -147,7 +148,7 @@ class Runner:
 
     def _poll_controls(self) -> None:
         """Read control requests other processes appended to the journal since last time."""
-        for e in self.journal.entries(start=self._control_seq + 1):
+        for e in self.journal.entries(start=self._control_seq + 1, on_damage=self._journal_damaged):
             self._control_seq = e["seq"]
             if e["event"] != "control":
                 continue
@@ -157,6 +158,13 @@ class Runner:
             elif action == "promote":
                 self._promote = True
             self._pending.append(e)
+
+    def _journal_damaged(self, exc: JournalCorrupt) -> None:
+        """A line in the journal that golive did not write: said once, and the run goes on."""
+        if exc.line not in self._damaged_lines:
+            self._damaged_lines.add(exc.line)
+            log.error("journal_damaged", journal=str(exc.path), line=exc.line, reason=exc.reason)
+            self.record("journal_damaged", line=exc.line, reason=exc.reason)
 
     def _take_controls(self, *actions: str) -> list[dict[str, Any]]:
         taken = [e for e in self._pending if e.get("action") in actions]
