@@ -44,7 +44,7 @@ from benchkit import (
     wait_lab_prefect,
 )
 
-ROUNDS = 2
+ROUNDS = 3
 HOSTS = 10
 SERIAL = 2
 FORKS = 10
