@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from golive.engine.journal import GENESIS, Journal, JournalCorrupt
+from golive.engine.journal import GENESIS, Cursor, Journal, JournalCorrupt
 from golive.engine.state import fold
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 4
@@ -75,6 +75,23 @@ def test_a_line_that_is_no_entry_is_named_by_reading_and_by_the_chain(tmp_path: 
     edit_line(j.path, 4, "{broken", '{"seq": "x"}')
     with pytest.raises(JournalCorrupt, match="no seq or event"):
         list(j.entries())
+
+
+def test_a_reader_following_a_journal_reads_only_complete_new_lines(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 3)
+    cursor = Cursor()
+    assert [e["seq"] for e in j.follow(cursor)] == [0, 1, 2]
+    assert j.follow(cursor) == []
+    with j.path.open("a") as f:
+        f.write('{"seq": 3, "event": "control"')  # still being written
+    assert j.follow(cursor) == []
+    with j.path.open("a") as f:
+        f.write("}\nnot an entry\n")
+    damaged: list[int] = []
+    assert [e["seq"] for e in j.follow(cursor, on_damage=lambda exc: damaged.append(exc.line))] == [3]
+    assert damaged == [5] and cursor.line == 5
+    j.path.write_text(j.path.read_text().splitlines(keepends=True)[0])  # rewritten shorter
+    assert [e["seq"] for e in j.follow(cursor)] == [0]
 
 
 def test_an_entry_appended_after_a_line_that_is_no_entry_is_kept_and_chained_to_it(tmp_path: Path) -> None:

@@ -23,9 +23,17 @@ from typing import Any
 
 from golive.errors import JournalCorrupt
 
-__all__ = ["GENESIS", "Integrity", "Journal", "JournalCorrupt", "runs_dir"]
+__all__ = ["GENESIS", "Cursor", "Integrity", "Journal", "JournalCorrupt", "runs_dir"]
 
 GENESIS = "0" * 64
+
+
+@dataclass
+class Cursor:
+    """Where a reader following a journal stopped: byte offset and line number."""
+
+    offset: int = 0
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,31 @@ class Journal:
                     continue
                 if entry["seq"] >= start:
                     yield entry
+
+    def follow(
+        self, cursor: Cursor, *, on_damage: Callable[[JournalCorrupt], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """The entries completed since ``cursor``, which moves past them: a poll reads only what is new."""
+        try:
+            with self.path.open("rb") as f:
+                if os.fstat(f.fileno()).st_size < cursor.offset:  # rewritten shorter: read it all again
+                    cursor.offset = cursor.line = 0
+                f.seek(cursor.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
+        out: list[dict[str, Any]] = []
+        for raw in data[:end].splitlines(keepends=True):
+            cursor.line += 1
+            try:
+                out.append(self._parse(raw, cursor.line))
+            except JournalCorrupt as exc:
+                if on_damage is None:
+                    raise
+                on_damage(exc)
+        cursor.offset += end
+        return out
 
     def _parse(self, raw: bytes, lineno: int) -> dict[str, Any]:
         try:

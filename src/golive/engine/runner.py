@@ -23,7 +23,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from golive.checks.base import Outcome, Verdict
 from golive.drivers.base import ActionResult, HostResult
 from golive.engine.gates import GateRunner, is_analysis
-from golive.engine.journal import Journal, JournalCorrupt
+from golive.engine.journal import Cursor, Journal, JournalCorrupt
 from golive.engine.state import RunState, Unit
 from golive.errors import DriverError, TransientError
 from golive.plan import Plan, PlannedStep
@@ -131,6 +131,7 @@ class Runner:
         self.units: list[Unit] = []
         self.failed_hosts: dict[str, set[str]] = {}
         self._control_seq = -1
+        self._controls_read = Cursor()
         self._damaged_lines: set[int] = set()
         self._pending: list[dict[str, Any]] = []
         self._promote = False
@@ -148,7 +149,9 @@ class Runner:
 
     def _poll_controls(self) -> None:
         """Read control requests other processes appended to the journal since last time."""
-        for e in self.journal.entries(start=self._control_seq + 1, on_damage=self._journal_damaged):
+        for e in self.journal.follow(self._controls_read, on_damage=self._journal_damaged):
+            if e["seq"] <= self._control_seq:
+                continue  # read before (a resumed run starts past what its first process saw)
             self._control_seq = e["seq"]
             if e["event"] != "control":
                 continue
