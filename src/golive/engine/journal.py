@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -174,7 +175,7 @@ class Journal:
             return []
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
         out: list[dict[str, Any]] = []
-        for raw in data[:end].splitlines(keepends=True):
+        for raw in io.BytesIO(data[:end]):
             cursor.line += 1
             try:
                 out.append(self._parse(raw, cursor.line))
@@ -205,20 +206,25 @@ class Journal:
         return found.entries
 
     def integrity(self) -> Integrity:
-        """Walk the hash chain (under a shared lock, so no append is seen half-written)."""
-        prev = GENESIS
-        n = 0
+        """Walk the hash chain.
+
+        The bytes are read under a shared lock, so no append is seen half-written, and checked
+        after it is released, so a live runner's appends never wait for the check.
+        """
         try:
             with self.path.open("rb") as f:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH)
-                for lineno, raw in enumerate(f, start=1):
-                    problem = self._chain_problem(raw, lineno, prev)
-                    if problem:
-                        return Integrity(n, prev, JournalCorrupt(self.path, lineno, problem))
-                    prev = hashlib.sha256(raw).hexdigest()
-                    n += 1
+                data = f.read()
         except FileNotFoundError:
             return Integrity(0, GENESIS, JournalCorrupt(self.path, 0, "no journal"))
+        prev = GENESIS
+        n = 0
+        for lineno, raw in enumerate(io.BytesIO(data), start=1):  # lines end at b"\n" only, as in the file
+            problem = self._chain_problem(raw, lineno, prev)
+            if problem:
+                return Integrity(n, prev, JournalCorrupt(self.path, lineno, problem))
+            prev = hashlib.sha256(raw).hexdigest()
+            n += 1
         return Integrity(n, prev)
 
     def _chain_problem(self, raw: bytes, lineno: int, prev: str) -> str | None:
