@@ -158,15 +158,24 @@ def prefect_task_names(api_url: str, run_id: str) -> set[str]:
     return {str(t["name"]) for t in resp.json()}
 
 
-def prefect_flow_run(api_url: str, run_id: str) -> dict[str, Any] | None:
+def prefect_flow_runs(api_url: str, run_id: str) -> list[dict[str, Any]]:
+    """The Prefect flow runs named ``run_id`` (a resumed run has one per process)."""
     resp = httpx.post(
         f"{api_url.rstrip('/')}/flow_runs/filter",
         json={"flow_runs": {"name": {"any_": [run_id]}}, "limit": 5},
         timeout=10.0,
     )
     resp.raise_for_status()
-    runs = resp.json()
-    return dict(runs[0]) if runs else None
+    return [dict(r) for r in resp.json()]
+
+
+def prefect_flow_states(api_url: str, run_id: str) -> list[str]:
+    return [str(r["state_type"]) for r in prefect_flow_runs(api_url, run_id)]
+
+
+def prefect_flow_run(api_url: str, run_id: str) -> dict[str, Any] | None:
+    runs = prefect_flow_runs(api_url, run_id)
+    return runs[0] if runs else None
 
 
 def prefect_flow_state(api_url: str, run_id: str) -> str | None:
@@ -520,7 +529,7 @@ def kill_runbook(tag: str) -> dict[str, Any]:
 
 
 def test_a_killed_runner_is_resumed_from_its_journal_and_a_changed_runbook_is_refused(
-    project: Project, lab: Lab
+    project: Project, lab: Lab, lab_env: dict[str, str]
 ) -> None:
     """After SIGKILL mid-run, `golive resume` refuses an edited runbook (exit 4) and finishes the original (exit 0)."""
     files = [host_file(lab, "db-2", "/srv/engine-kill-a"), host_file(lab, "db-2", "/srv/engine-kill-b")]
@@ -566,6 +575,13 @@ def test_a_killed_runner_is_resumed_from_its_journal_and_a_changed_runbook_is_re
         assert [e["step"] for e in entries[resumed_at:] if e["event"] == "step_started"] == ["hold", "write-b"]
         assert entries[-1]["status"] == "succeeded"
         assert [f.read_text() for f in files] == ["t1\n", "t1\n"]
+        # The killed process's flow run no longer shows Running beside the resumed one.
+        assert eventually(
+            lambda: sorted(prefect_flow_states(lab_env["PREFECT_API_URL"], run_id)) == ["COMPLETED", "CRASHED"],
+            timeout=30,
+            what="the killed flow run CRASHED and the resumed one COMPLETED",
+            interval=0.5,
+        )
     finally:
         for f in files:
             f.unlink(missing_ok=True)

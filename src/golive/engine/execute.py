@@ -297,6 +297,12 @@ def execute_resume(
             f"(plan {previous_digest[:12]} -> {plan.digest[:12]}); start a new run instead"
         )
     with _run_locks(ctx, handle):
+        if use_prefect:  # the lock is ours: the process that ran it is gone
+            from golive.engine.flow import crash_orphaned_flow_runs
+
+            crash_orphaned_flow_runs(
+                handle.run_id, why=f"golive (pid {state.pid}) stopped without ending the run; it was resumed"
+            )
         runner = _runner(
             ctx,
             handle=handle,

@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.context import SettingsContext, get_settings_context
 from prefect.states import Completed, Failed, State
 
-__all__ = ["run_as_flow"]
+__all__ = ["crash_orphaned_flow_runs", "run_as_flow"]
 
 
 def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: Callable[[], str]) -> int:
@@ -73,3 +73,40 @@ def _name_flow_run(flow_run_id: Any, run_id: str) -> None:
         import structlog
 
         structlog.get_logger(__name__).warning("flow_run_rename_failed", error=str(exc))
+
+
+def crash_orphaned_flow_runs(run_id: str, *, why: str) -> int:
+    """Mark Crashed the unfinished flow runs of a golive run whose process is gone.
+
+    A killed golive sends no final state (and runs without Prefect's heartbeat), so the
+    UI would show its flow run Running for ever beside the one ``resume`` starts.
+    Returns how many were marked; never fails the resume over it.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    unfinished = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    name=FlowRunFilterName(any_=[run_id]),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=unfinished)),
+                ),
+                limit=20,
+            )
+            for orphan in runs:
+                client.set_flow_run_state(orphan.id, Crashed(message=why), force=True)
+            return len(runs)
+    except Exception as exc:
+        import structlog
+
+        structlog.get_logger(__name__).warning("orphaned_flow_runs_not_marked", run_id=run_id, error=str(exc))
+        return 0
