@@ -169,11 +169,22 @@ class RollingPlaybook:
             proc = self._proc = self._start(index)
         return proc.wait_batch(index, hosts, timeout=timeout)
 
+    def ending(self) -> bool:
+        """The play has run its last batch to the gate: no task is left, it ends by itself."""
+        return self._proc is not None and self._proc.past_last_batch()
+
     def close(self) -> None:
-        """Stop the play where it is (at a gate: before the next batch) and wait for it to end."""
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
+        """Stop the play where it is (at a gate: before the next batch) and wait for it to end.
+
+        A play past its last batch is only waited for: what is left is Ansible's own end.
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.past_last_batch():
+            proc.wait_end()
+        else:
+            proc.stop()
 
     def _start(self, first: int, *, held: bool = False) -> _GatedProcess:
         order = [i for i in sorted(self.batches) if i >= first]
@@ -216,6 +227,7 @@ class RollingPlaybook:
             copy=copy,
             gate_dir=gate_dir,
             first=first,
+            last=order[-1],
             thread=thread,
             runner=runner,
             collector=collector,
@@ -230,6 +242,7 @@ class _GatedProcess:
     copy: Path
     gate_dir: Path
     first: int
+    last: int
     thread: threading.Thread
     runner: Any
     collector: _Collector
@@ -241,6 +254,13 @@ class _GatedProcess:
 
     def alive(self) -> bool:
         return self.thread.is_alive()
+
+    def past_last_batch(self) -> bool:
+        return (self.gate_dir / f"arrived-{self._gate(self.last)}.json").exists()
+
+    def wait_end(self) -> None:
+        self.thread.join(PROCESS_END_S)
+        self.copy.unlink(missing_ok=True)
 
     def release(self, index: int) -> bool:
         """Open the gate after batch ``index``; False when the play is not waiting there."""

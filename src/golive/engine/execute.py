@@ -258,7 +258,7 @@ def execute_new(
                     runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
                 )
             finally:
-                runner.discard_prewarmed()
+                runner.settle()
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise
@@ -311,12 +311,15 @@ def execute_resume(
             ask_rollback=ask_rollback,
             initiator=state.meta.get("initiator"),
         )
-        code = _run_in_flow(
-            runner,
-            lambda: runner.resume(state, by=by or current_user()),
-            use_prefect=use_prefect,
-            flow_name=ctx.loaded.runbook.name,
-        )
+        try:
+            code = _run_in_flow(
+                runner,
+                lambda: runner.resume(state, by=by or current_user()),
+                use_prefect=use_prefect,
+                flow_name=ctx.loaded.runbook.name,
+            )
+        finally:
+            runner.settle()
     return handle, code, "resumed"
 
 

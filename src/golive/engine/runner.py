@@ -138,6 +138,7 @@ class Runner:
         self._abort: str | None = None
         self._skip_batches: dict[str, int] = {}
         self._prewarmed: dict[str, Any] = {}
+        self._ending: list[Any] = []  # plays past their last batch, still ending (Ansible's stats, exit)
 
     # ------------------------------------------------------------ journal and controls
 
@@ -271,9 +272,12 @@ class Runner:
             if not isinstance(step, CheckStep | NotifyStep):
                 return
 
-    def discard_prewarmed(self) -> None:
+    def settle(self) -> None:
+        """Stop plays started early and never used; wait for plays ending by themselves."""
         while self._prewarmed:
             self._prewarmed.popitem()[1].close()
+        while self._ending:
+            self._ending.pop().close()
 
     def _run(self, start: int) -> int:
         try:
@@ -438,7 +442,10 @@ class Runner:
                     self.svc.task(f"{planned.id}[batch {batch.index}]", run_batch)
         finally:
             if rolling is not None:
-                rolling.close()  # a failed batch stops the play at its gate, before rollback starts
+                if rolling.ending():
+                    self._ending.append(rolling)  # no task left: the run goes on while Ansible ends
+                else:
+                    rolling.close()  # a failed batch stops the play at its gate, before rollback starts
 
     def _rolling(self, step: StepBase, planned: PlannedStep, todo: list[Any]) -> Any:
         """One Ansible process for the step's batches, when the action is the same for every batch."""
