@@ -14,9 +14,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,16 +149,8 @@ class Journal:
         if not self.path.exists():
             return
         with self.path.open("rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                if not raw.endswith(b"\n"):
-                    break  # a line cut by a crash mid-write is not an entry
-                try:
-                    entry = self._parse(raw, lineno)
-                except JournalCorrupt as exc:
-                    if on_damage is None:
-                        raise
-                    on_damage(exc)
-                    continue
+            complete = itertools.takewhile(lambda raw: raw.endswith(b"\n"), f)  # a line cut mid-write is none
+            for entry in self._parsed(complete, 1, on_damage):
                 if entry["seq"] >= start:
                     yield entry
 
@@ -173,18 +166,22 @@ class Journal:
                 data = f.read()
         except FileNotFoundError:
             return []
-        end = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
-        out: list[dict[str, Any]] = []
-        for raw in io.BytesIO(data[:end]):
-            cursor.line += 1
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        out = list(self._parsed(io.BytesIO(complete), cursor.line + 1, on_damage))
+        cursor.offset += len(complete)
+        cursor.line += complete.count(b"\n")
+        return out
+
+    def _parsed(
+        self, lines: Iterable[bytes], first_line: int, on_damage: Callable[[JournalCorrupt], None] | None
+    ) -> Iterator[dict[str, Any]]:
+        for lineno, raw in enumerate(lines, start=first_line):
             try:
-                out.append(self._parse(raw, cursor.line))
+                yield self._parse(raw, lineno)
             except JournalCorrupt as exc:
                 if on_damage is None:
                     raise
                 on_damage(exc)
-        cursor.offset += end
-        return out
 
     def _parse(self, raw: bytes, lineno: int) -> dict[str, Any]:
         try:
