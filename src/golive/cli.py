@@ -409,7 +409,7 @@ def _control(action: str, run_id: str | None, root: Path, by: str | None, **fiel
     from golive.engine.state import fold
 
     handle = _find_run(run_id, root)
-    state = fold(handle.journal)
+    state = fold(handle.journal, skip_damaged=True)  # the live runner reads past damage too
     if state.finished:
         err.print(f"refused: run {handle.run_id} already finished ({state.status})", style="bold red")
         raise typer.Exit(EXIT_REFUSED)

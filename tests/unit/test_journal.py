@@ -7,7 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
@@ -16,6 +19,7 @@ from golive.engine.journal import GENESIS, Cursor, Journal, JournalCorrupt
 from golive.engine.state import fold
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 4
+T = TypeVar("T")
 
 
 def written(path: Path, n: int) -> Journal:
@@ -172,3 +176,43 @@ def test_a_dead_run_is_not_resumed_or_rolled_back_from_an_edited_journal(
         assert refused.returncode == EXIT_REFUSED, refused.stderr
         assert "hash chain is broken" in refused.stderr and "journal.jsonl:4" in refused.stderr.replace("\n", "")
     assert path.read_bytes() == before  # nothing done, nothing written
+
+
+def test_a_live_run_whose_journal_got_a_stray_line_still_takes_an_abort(
+    tmp_path: Path, cli: tuple[Path, dict[str, str]]
+) -> None:
+    _, env = cli
+    runbook = tmp_path / "hold.yml"
+    runbook.write_text(yaml.safe_dump({"name": "journal-hold", "steps": [{"id": "hold", "pause": "120s"}]}))
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "golive.cli", "run", str(runbook), "--no-prefect"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        path = wait_for(lambda: next((tmp_path / "runs").glob("*/journal.jsonl"), None), what="the journal")
+        wait_for(lambda: '"step_started"' in path.read_text(), what="the hold step")
+        with path.open("a") as f:
+            f.write("a stray line\n")
+        aborted = golive(env, tmp_path, "abort", "--reason", "stray line test")
+        assert aborted.returncode == EXIT_OK, aborted.stderr
+        assert runner.wait(timeout=60) != 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    events = [e["event"] for e in Journal(path).entries(on_damage=lambda exc: None)]
+    assert events.count("journal_damaged") == 1 and "control" in events and events[-1] == "run_finished"
+
+
+def wait_for(probe: Callable[[], T | bool | None], *, what: str, timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got  # type: ignore[return-value]
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -276,10 +276,11 @@ def execute_resume(
 ) -> tuple[RunHandle, int, str]:
     """Resume a paused live run (a control entry) or restart a dead one from its journal."""
     handle = find_run(root, run_id)
-    state = _state_of(handle)
+    live = is_live(handle)
+    state = _state_of(handle, live=live)
     if state.finished:
         raise Refused(f"run {handle.run_id} already finished: {state.status} (exit {state.exit_code})")
-    if is_live(handle):
+    if live:
         send_control(handle, "resume", by=by)
         return handle, 0, "signalled"
     ctx, previous_digest = _context_from(state, handle)
@@ -327,10 +328,11 @@ def execute_abort(
     root: Path, run_id: str | None, *, by: str | None = None, reason: str = "", use_prefect: bool = False
 ) -> tuple[RunHandle, int, str]:
     handle = find_run(root, run_id)
-    state = _state_of(handle)
+    live = is_live(handle)
+    state = _state_of(handle, live=live)
     if state.finished:
         raise Refused(f"run {handle.run_id} already finished: {state.status}")
-    if is_live(handle):
+    if live:
         send_control(handle, "abort", by=by, reason=reason)
         return handle, 0, "signalled"
     ctx, _ = _context_from(state, handle)
@@ -357,9 +359,10 @@ def execute_abort(
     return handle, code, "rolled back"
 
 
-def _state_of(handle: RunHandle) -> RunState:
+def _state_of(handle: RunHandle, *, live: bool) -> RunState:
+    """A live run's journal is read past damage, as its runner reads it; a dead run's must be whole."""
     try:
-        return fold(handle.journal)
+        return fold(handle.journal, skip_damaged=live)
     except JournalCorrupt as exc:
         raise Refused(f"the journal is damaged: {exc}") from None
 

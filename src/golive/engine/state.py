@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from golive.engine.journal import Journal
+from golive.engine.journal import Journal, JournalCorrupt
 
 __all__ = ["RunState", "Unit", "fold"]
 
@@ -66,9 +66,10 @@ class RunState:
         return [u for u in self.units if u.name not in self.compensated]
 
 
-def fold(journal: Journal) -> RunState:
+def fold(journal: Journal, *, skip_damaged: bool = False) -> RunState:
+    """The run's state from its journal; lines that are no entry raise, or are skipped if asked."""
     st = RunState()
-    for e in journal.entries():
+    for e in journal.entries(on_damage=_skip if skip_damaged else None):
         st.last_seq = e["seq"]
         ev = e["event"]
         step = str(e.get("step"))
@@ -135,3 +136,7 @@ def fold(journal: Journal) -> RunState:
             st.exit_code = e.get("exit_code")
             st.current = None
     return st
+
+
+def _skip(_: JournalCorrupt) -> None:
+    return None
