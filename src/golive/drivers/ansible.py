@@ -174,17 +174,10 @@ class RollingPlaybook:
         return self._proc is not None and self._proc.past_last_batch()
 
     def close(self) -> None:
-        """Stop the play where it is (at a gate: before the next batch) and wait for it to end.
-
-        A play past its last batch is only waited for: what is left is Ansible's own end.
-        """
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.past_last_batch():
-            proc.wait_end()
-        else:
-            proc.stop()
+        """Stop the play where it is (at a gate: before the next batch) and wait for it to end."""
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
 
     def _start(self, first: int, *, held: bool = False) -> _GatedProcess:
         order = [i for i in sorted(self.batches) if i >= first]
@@ -258,10 +251,6 @@ class _GatedProcess:
     def past_last_batch(self) -> bool:
         return (self.gate_dir / f"arrived-{self._gate(self.last)}.json").exists()
 
-    def wait_end(self) -> None:
-        self.thread.join(PROCESS_END_S)
-        self.copy.unlink(missing_ok=True)
-
     def release(self, index: int) -> bool:
         """Open the gate after batch ``index``; False when the play is not waiting there."""
         gate = self._gate(index)
@@ -315,15 +304,17 @@ class _GatedProcess:
 
         Once the gate has said it stops, no task of this play runs any more, so its process is
         left to end by itself (about half a second) while the caller goes on, say to roll back.
+        A play past its last batch has nothing left to stop: it is only waited for.
         """
         if self.thread.is_alive():
-            gate = self._waiting_gate()
-            if gate is not None:
-                _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
-                if self._acknowledged(gate):
-                    self.copy.unlink(missing_ok=True)
-                    return
-            self.collector.abort.set()
+            if not self.past_last_batch():
+                gate = self._waiting_gate()
+                if gate is not None:
+                    _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
+                    if self._acknowledged(gate):
+                        self.copy.unlink(missing_ok=True)
+                        return
+                self.collector.abort.set()
             self.thread.join(PROCESS_END_S)
         self.copy.unlink(missing_ok=True)
 

@@ -137,8 +137,14 @@ def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
 
 
 def _run_in_flow(runner: Runner, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
-    if not use_prefect:
-        return body()
+    """``body`` as a Prefect flow run (or plainly); then no Ansible play of the runner is left running."""
+    try:
+        return _in_prefect_flow(runner, body, flow_name=flow_name) if use_prefect else body()
+    finally:
+        runner.settle()
+
+
+def _in_prefect_flow(runner: Runner, body: Callable[[], int], *, flow_name: str) -> int:
     from golive.engine.flow import run_as_flow
     from golive.engine.services import attach_prefect
 
@@ -253,12 +259,9 @@ def execute_new(
             if on_started:
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does
-            try:
-                code = _run_in_flow(
-                    runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
-                )
-            finally:
-                runner.settle()
+            code = _run_in_flow(
+                runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
+            )
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise
@@ -312,15 +315,12 @@ def execute_resume(
             ask_rollback=ask_rollback,
             initiator=state.meta.get("initiator"),
         )
-        try:
-            code = _run_in_flow(
-                runner,
-                lambda: runner.resume(state, by=by or current_user()),
-                use_prefect=use_prefect,
-                flow_name=ctx.loaded.runbook.name,
-            )
-        finally:
-            runner.settle()
+        code = _run_in_flow(
+            runner,
+            lambda: runner.resume(state, by=by or current_user()),
+            use_prefect=use_prefect,
+            flow_name=ctx.loaded.runbook.name,
+        )
     return handle, code, "resumed"
 
 

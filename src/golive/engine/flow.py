@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from prefect import flow
 from prefect.context import SettingsContext, get_settings_context
 from prefect.states import Completed, Failed, State
 
 __all__ = ["crash_orphaned_flow_runs", "run_as_flow"]
+
+log = structlog.get_logger(__name__)
 
 
 def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: Callable[[], str]) -> int:
@@ -70,9 +73,7 @@ def _name_flow_run(flow_run_id: Any, run_id: str) -> None:
         with get_client(sync_client=True) as client:
             client.update_flow_run(flow_run_id, name=run_id)
     except Exception as exc:  # cosmetic: never fail a run over its display name
-        import structlog
-
-        structlog.get_logger(__name__).warning("flow_run_rename_failed", error=str(exc))
+        log.warning("flow_run_rename_failed", error=str(exc))
 
 
 def crash_orphaned_flow_runs(run_id: str, *, why: str) -> int:
@@ -106,7 +107,5 @@ def crash_orphaned_flow_runs(run_id: str, *, why: str) -> int:
                 client.set_flow_run_state(orphan.id, Crashed(message=why), force=True)
             return len(runs)
     except Exception as exc:
-        import structlog
-
-        structlog.get_logger(__name__).warning("orphaned_flow_runs_not_marked", run_id=run_id, error=str(exc))
+        log.warning("orphaned_flow_runs_not_marked", run_id=run_id, error=str(exc))
         return 0
