@@ -5,19 +5,17 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 
 from golive.engine.journal import Journal
 from golive.lab.lab import Lab
-
-T = TypeVar("T")
+from polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -29,18 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"{what} not within {timeout:g}s (last: {last!r})")
 
 
 def cluster_env(root: Path, env: str, *, kubeconfig: str | Path, context: str, host: str) -> Path:

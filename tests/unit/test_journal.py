@@ -7,19 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import yaml
 
 from golive.engine.journal import GENESIS, Cursor, Journal, JournalCorrupt
 from golive.engine.state import fold
+from polling import eventually
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 4
-T = TypeVar("T")
 
 
 def written(path: Path, n: int) -> Journal:
@@ -134,12 +131,18 @@ def golive(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
-def test_status_shows_the_head_of_an_intact_journal_and_exits_2_where_the_chain_breaks(
-    tmp_path: Path, cli: tuple[Path, dict[str, str]]
-) -> None:
+def finished_run(tmp_path: Path, cli: tuple[Path, dict[str, str]]) -> tuple[dict[str, str], Path]:
+    """Run the two-step runbook without Prefect; the env used and the run's journal."""
     runbook, env = cli
     assert golive(env, tmp_path, "run", str(runbook), "--no-prefect").returncode == EXIT_OK
     (path,) = (tmp_path / "runs").glob("*/journal.jsonl")
+    return env, path
+
+
+def test_status_shows_the_head_of_an_intact_journal_and_exits_2_where_the_chain_breaks(
+    tmp_path: Path, cli: tuple[Path, dict[str, str]]
+) -> None:
+    env, path = finished_run(tmp_path, cli)
     head = Journal(path).head()
 
     ok = golive(env, tmp_path, "status")
@@ -163,9 +166,7 @@ def test_status_shows_the_head_of_an_intact_journal_and_exits_2_where_the_chain_
 def test_a_dead_run_is_not_resumed_or_rolled_back_from_an_edited_journal(
     tmp_path: Path, cli: tuple[Path, dict[str, str]]
 ) -> None:
-    runbook, env = cli
-    assert golive(env, tmp_path, "run", str(runbook), "--no-prefect").returncode == EXIT_OK
-    (path,) = (tmp_path / "runs").glob("*/journal.jsonl")
+    env, path = finished_run(tmp_path, cli)
     lines = path.read_text().splitlines(keepends=True)
     assert json.loads(lines[-1])["event"] == "run_finished"
     path.write_text("".join(lines[:-1]))  # as if killed before the end: resumable
@@ -193,8 +194,10 @@ def test_a_live_run_whose_journal_got_a_stray_line_still_takes_an_abort(
         stderr=subprocess.DEVNULL,
     )
     try:
-        path = wait_for(lambda: next((tmp_path / "runs").glob("*/journal.jsonl"), None), what="the journal")
-        wait_for(lambda: '"step_started"' in path.read_text(), what="the hold step")
+        path = eventually(
+            lambda: next((tmp_path / "runs").glob("*/journal.jsonl"), None), timeout=60, what="the journal"
+        )
+        eventually(lambda: '"step_started"' in path.read_text(), timeout=60, what="the hold step", interval=0.1)
         with path.open("a") as f:
             f.write("a stray line\n")
         aborted = golive(env, tmp_path, "abort", "--reason", "stray line test")
@@ -206,13 +209,3 @@ def test_a_live_run_whose_journal_got_a_stray_line_still_takes_an_abort(
             runner.wait()
     events = [e["event"] for e in Journal(path).entries(on_damage=lambda exc: None)]
     assert events.count("journal_damaged") == 1 and "control" in events and events[-1] == "run_finished"
-
-
-def wait_for(probe: Callable[[], T | bool | None], *, what: str, timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got  # type: ignore[return-value]
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
