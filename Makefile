@@ -10,21 +10,23 @@ PYTEST_ARGS ?=
 
 all: test
 
-$(STAMP): pyproject.toml
+# The lab is its own distribution (lab/pyproject.toml), installed beside the product.
+$(STAMP): pyproject.toml lab/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e ./lab
 	@touch $(STAMP)
 
 # Bytecode for the editable install, as pip writes it for a regular one: with
 # PYTHONDONTWRITEBYTECODE set, every golive start would compile its modules again.
 venv: $(STAMP)
-	@$(BIN)/python -m compileall -q src flows >/dev/null
+	@$(BIN)/python -m compileall -q src lab/src flows >/dev/null
 
 system:
 	@bash scripts/install-system.sh
 
 lint: venv
-	$(BIN)/ruff check src tests bench flows
+	$(BIN)/ruff check src lab tests bench flows
 	$(BIN)/mypy
 
 test: venv system lint

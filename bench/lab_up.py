@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from golive.lab import hosts as lab_hosts
-from golive.lab import prefect_server, process
-from golive.lab.lab import Lab
+from golive_lab import hosts as lab_hosts
+from golive_lab import prefect_server, process
+from golive_lab.lab import Lab
 
 
 def main() -> int:

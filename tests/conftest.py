@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from golive.lab.lab import Lab
+    from golive_lab.lab import Lab
 
 LAB_HOSTS = 10
 # Hosts at 127.0.0.11-20 match inventory/lab; another base lets the tests run beside a
@@ -20,7 +20,7 @@ LAB_IP_BASE = int(os.environ.get("GOLIVE_TEST_LAB_IP_BASE", "10"))
 
 
 def _lab_missing() -> str | None:
-    from golive.lab.prometheus import PrometheusNotFound, find_binary
+    from golive_lab.prometheus import PrometheusNotFound, find_binary
 
     if not Path("/usr/sbin/sshd").exists() or shutil.which("unshare") is None:
         return "sshd or unshare missing: run scripts/install-system.sh"
@@ -39,8 +39,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
     Teardown stops every process the lab recorded and fails if one is left.
     """
-    from golive.lab import process
-    from golive.lab.lab import Lab
+    from golive_lab import process
+    from golive_lab.lab import Lab
 
     reason = _lab_missing()
     if reason:
@@ -73,6 +73,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="session")
 def lab_env(lab: Lab) -> dict[str, str]:
     """The lab's ``env`` file (PREFECT_API_URL, KUBECONFIG, GOLIVE_LAB_DIR, ...)."""
-    from golive.lab.lab import read_env
+    from golive_lab.lab import read_env
 
     return read_env(lab.dir)

@@ -133,8 +133,8 @@ def free_port() -> int:
 @contextmanager
 def prefect_server(work: Path, *, timeout: float = PREFECT_WAIT_S) -> Iterator[str]:
     """A ``prefect server start`` of our own (sqlite under ``work``); yields its API URL, stops it by PID."""
-    from golive.lab import prefect_server as server
-    from golive.lab import process
+    from golive_lab import prefect_server as server
+    from golive_lab import process
 
     port = free_port()
     pid, started = server.start(work, port=port)
@@ -155,7 +155,7 @@ def lab(work: Path, *, hosts: int, prefect: bool) -> Iterator[tuple[Any, Any]]:
     Its Prefect server (``prefect=True``) may still be starting when this yields;
     :func:`wait_lab_prefect` waits for it.
     """
-    from golive.lab.lab import Lab, LabError
+    from golive_lab.lab import Lab, LabError
 
     the_lab = Lab(work)
     state = None

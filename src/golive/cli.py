@@ -494,22 +494,50 @@ def reject(
     _control("reject", run_id, root, as_user, reason=reason)
 
 
-def _mount_lab() -> None:
-    try:
-        from golive.lab.cli import app as lab_app
-    except ImportError:  # pragma: no cover - the lab ships with the package
+PLUGIN_GROUP = "golive.cli"
+_ROOT_FLAGS, _ROOT_VALUED = {"--log-json"}, {"--log-level"}
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The command the arguments name (past the root options), "--help" when help is asked, else None."""
+    it = iter(args)
+    for arg in it:
+        if arg in ("--help", "-h"):
+            return "--help"
+        if arg in _ROOT_VALUED:
+            next(it, None)
+        elif arg not in _ROOT_FLAGS and not arg.startswith("--log-level="):
+            return arg
+    return None
+
+
+def _mount_plugins(word: str | None) -> None:
+    """Mount the typer apps other distributions register under entry-point group ``golive.cli``.
+
+    Only when the command is not one of golive's own, or help is asked: a plugin may be slow to
+    import (the lab takes ~0.5 s) and ``golive run`` should not pay for it.
+    """
+    own = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    if word in own:
         return
-    app.add_typer(lab_app, name="lab", help="the local lab: sshd hosts, Prometheus, a Kubernetes API emulator")
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if word not in (None, "--help", ep.name) or ep.name in own:
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not take golive's own commands down
+            err.print(f"plugin {ep.name} ({ep.value}) failed to load: {exc}", style="yellow", markup=False)
+            continue
+        app.add_typer(plugin, name=ep.name)
 
 
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # golive prints every step's outcome itself; Prefect's per-task lines and tracebacks only repeat it.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
-    # The lab's modules cost ~0.5 s to import: load them only when the lab (or help) is asked for.
-    args = sys.argv[1:]
-    if not args or args[0] == "lab" or args[0] in ("--help", "-h"):
-        _mount_lab()
+    _mount_plugins(_command_word(sys.argv[1:]))
     try:
         app()
     except JournalCorrupt as exc:  # a journal golive did not write as it is: say where, change nothing

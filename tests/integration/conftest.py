@@ -11,8 +11,8 @@ import pytest
 from kit import REPO, Project, free_port
 from kubernetes import client, config
 
-from golive.lab.kube_emulator import EmulatorProcess, start
-from golive.lab.lab import Lab
+from golive_lab.kube_emulator import EmulatorProcess, start
+from golive_lab.lab import Lab
 
 
 @pytest.fixture(scope="module")

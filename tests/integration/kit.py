@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from golive.engine.journal import Journal
-from golive.lab.lab import Lab
+from golive_lab.lab import Lab
 from polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]

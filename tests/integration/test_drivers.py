@@ -25,7 +25,7 @@ from golive.drivers.base import ActionResult
 from golive.drivers.ssh import run_commands
 from golive.errors import PermanentError, TransientError
 from golive.inventory import Connection, Inventory, load_inventory
-from golive.lab.lab import Lab, LabState
+from golive_lab.lab import Lab, LabState
 
 pytestmark = pytest.mark.lab
 

@@ -25,8 +25,8 @@ import yaml
 from kit import BIN, REPO, RUN_TIMEOUT_S, Project, eventually
 
 from golive.engine.journal import Journal
-from golive.lab.hosts import APP_PORT
-from golive.lab.lab import Lab, load_state
+from golive_lab.hosts import APP_PORT
+from golive_lab.lab import Lab, load_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 

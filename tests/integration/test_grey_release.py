@@ -33,7 +33,7 @@ from test_engine import (  # the shared tmp-project and subprocess helpers
     versions,
 )
 
-from golive.lab.lab import Lab
+from golive_lab.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 

@@ -19,7 +19,7 @@ from kit import REPO, RUN_TIMEOUT_S, Project, eventually
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from golive.lab.lab import Lab
+from golive_lab.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 

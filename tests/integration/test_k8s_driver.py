@@ -20,9 +20,9 @@ from golive.engine.journal import Journal
 from golive.engine.runner import Runner
 from golive.engine.services import build_services
 from golive.inventory import Inventory, load_inventory
-from golive.lab.kube_emulator import EmulatorProcess
 from golive.plan import build_plan
 from golive.runbook.load import parse_runbook
+from golive_lab.kube_emulator import EmulatorProcess
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]
 

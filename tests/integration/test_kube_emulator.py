@@ -21,7 +21,7 @@ from kit import deployment, free_port
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from golive.lab.kube_emulator import EmulatorProcess, start
+from golive_lab.kube_emulator import EmulatorProcess, start
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]
 

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kit import eventually
 
-from golive.lab import hosts as lab_hosts
-from golive.lab import process, prometheus
-from golive.lab.lab import Lab, LabState, emulator_available, load_state
+from golive_lab import hosts as lab_hosts
+from golive_lab import process, prometheus
+from golive_lab.lab import Lab, LabState, emulator_available, load_state
 
 pytestmark = pytest.mark.lab
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from golive.lab.kube_emulator.patch import (
+from golive_lab.kube_emulator.patch import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from golive.lab.kube_emulator.controller import resolve_int_or_percent, template_hash
-from golive.lab.kube_emulator.kubelet import image_version
-from golive.lab.kube_emulator.resources import BY_KIND
-from golive.lab.kube_emulator.store import ApiError
-from golive.lab.kube_emulator.validation import apply_defaults, validate
+from golive_lab.kube_emulator.controller import resolve_int_or_percent, template_hash
+from golive_lab.kube_emulator.kubelet import image_version
+from golive_lab.kube_emulator.resources import BY_KIND
+from golive_lab.kube_emulator.store import ApiError
+from golive_lab.kube_emulator.validation import apply_defaults, validate
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from golive.lab.kube_emulator.selectors import (
+from golive_lab.kube_emulator.selectors import (
     SelectorError,
     from_label_selector,
     matches_fields,

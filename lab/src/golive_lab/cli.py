@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from golive.lab.lab import Lab, LabError, LabStatus
+from golive_lab.lab import Lab, LabError, LabStatus
 
 app = typer.Typer(
     help="Run the lab: sshd hosts, Prometheus, a Kubernetes API emulator and a Prefect "
@@ -79,7 +79,7 @@ def up(
         with console.status("starting the lab"):
             state = lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=ip_base)
             if seed and state.kube.url and state.kube.kubeconfig:
-                from golive.lab.kube_seed import seed_demo_api
+                from golive_lab.kube_seed import seed_demo_api
 
                 seed_demo_api(Path(state.kube.kubeconfig))
     except (LabError, OSError) as exc:

@@ -4,7 +4,7 @@ Versions are plain labels; a version ending in ``-bad`` misbehaves the way a bad
 release does in production: a share of 5xx answers and slow responses, including a
 health endpoint that answers 200 but too slowly for a 2 s latency gate.
 
-Run: ``python -m golive.lab.demo_app --bind 127.0.0.11 --port 8080 --version v2``
+Run: ``python -m golive_lab.demo_app --bind 127.0.0.11 --port 8080 --version v2``
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from golive.lab import process
+from golive_lab import process
 
 log = structlog.get_logger(__name__)
 

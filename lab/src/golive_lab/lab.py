@@ -20,15 +20,15 @@ import httpx
 import structlog
 from pydantic import BaseModel, Field
 
-from golive.lab import hosts as lab_hosts
-from golive.lab import prefect_server, process, prometheus
+from golive_lab import hosts as lab_hosts
+from golive_lab import prefect_server, process, prometheus
 
 log = structlog.get_logger(__name__)
 
 STATE_FILE = "lab.json"
 DEFAULT_HOSTS = 10
 PREFERRED_PORTS = {"prometheus": 9090, "kube": 6443, "prefect": 4200}
-EMULATOR_MODULE = "golive.lab.kube_emulator"
+EMULATOR_MODULE = "golive_lab.kube_emulator"
 
 
 class LabError(RuntimeError):
@@ -277,7 +277,7 @@ class Lab:
             pre.url = prefect_server.api_url(pre.port)
             pre.pid, pre.started = prefect_server.start(self.dir, port=pre.port)
         if traffic and not state.traffic.alive():
-            argv = [sys.executable, "-m", "golive.lab.traffic", "--sd-dir", str(prometheus.sd_dir(self.dir))]
+            argv = [sys.executable, "-m", "golive_lab.traffic", "--sd-dir", str(prometheus.sd_dir(self.dir))]
             state.traffic.pid, state.traffic.started = process.spawn(argv, log_file=self.dir / "traffic.log")
 
     def _start_kube(self, kube: KubeState) -> None:

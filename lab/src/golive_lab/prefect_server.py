@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from golive.lab import process
+from golive_lab import process
 
 log = structlog.get_logger(__name__)
 

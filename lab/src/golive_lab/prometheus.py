@@ -19,8 +19,8 @@ import httpx
 import structlog
 import yaml
 
-from golive.lab import process
-from golive.lab.hosts import APP_PORT, HostSpec
+from golive_lab import process
+from golive_lab.hosts import APP_PORT, HostSpec
 
 log = structlog.get_logger(__name__)
 

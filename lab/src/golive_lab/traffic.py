@@ -5,7 +5,7 @@ and sends ``--rate`` GET /work requests to each target, never more than ``--max-
 per second in all, and stops by itself after ``--max-seconds``. Only loopback targets
 are ever contacted.
 
-Run: ``python -m golive.lab.traffic --sd-dir <labdir>/prometheus/sd``
+Run: ``python -m golive_lab.traffic --sd-dir <labdir>/prometheus/sd``
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ takes injected faults through ``/_emulator/faults``.
 Start it from Python with :func:`start` (a child process, waited for on ``/healthz``) or
 from a shell::
 
-    python -m golive.lab.kube_emulator --port 6443 --state-dir lab/kube \\
+    python -m golive_lab.kube_emulator --port 6443 --state-dir lab/kube \\
         --sd-file lab/prometheus/pods.json --kubeconfig lab/kubeconfig
 
 Fault injection (any HTTP client)::
@@ -106,7 +106,7 @@ def start(
     state_dir.mkdir(parents=True, exist_ok=True)
     log_file = state_dir / "emulator.log"
     command = [
-        python, "-m", "golive.lab.kube_emulator",
+        python, "-m", "golive_lab.kube_emulator",
         "--port", str(port), "--host", host, "--state-dir", str(state_dir),
         "--sd-file", str(sd_file), "--kubeconfig", str(kubeconfig),
     ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Command line: ``python -m golive.lab.kube_emulator --port P --state-dir DIR ...``."""
+"""Command line: ``python -m golive_lab.kube_emulator --port P --state-dir DIR ...``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .server import Emulator
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m golive.lab.kube_emulator",
+        prog="python -m golive_lab.kube_emulator",
         description="Kubernetes API emulator for the golive lab (not a real cluster).",
     )
     parser.add_argument("--port", type=int, required=True, help="API port on --host (0 picks a free one)")

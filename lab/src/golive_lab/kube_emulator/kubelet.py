@@ -162,7 +162,7 @@ class Kubelet:
 
     def _spawn(self, proc: PodProcess) -> None:
         command = [
-            sys.executable, "-m", "golive.lab.demo_app",
+            sys.executable, "-m", "golive_lab.demo_app",
             "--bind", proc.ip, "--port", str(proc.port),
             "--version", proc.version, "--name", proc.name,
         ]  # fmt: skip
