@@ -140,47 +140,18 @@ def _digest(payload: dict[str, Any]) -> str:
 
 
 def _gate(check: Any, hosts: list[str]) -> Gate:
-    if isinstance(check, HttpCheck):
-        status = check.expect.status
-        limit = f"status {status}, latency <= {check.expect.max_latency:g}s"
-        if check.expect.body:
-            limit += f", body ~ /{check.expect.body}/"
-        kind, target = "http", check.http
-    elif isinstance(check, TcpCheck):
-        kind, target, limit = "tcp", check.tcp, "port accepts a connection"
-    elif isinstance(check, CommandCheck):
-        kind, target, limit = "command", check.command, f"exit code {check.expect.rc}"
-    elif isinstance(check, PrometheusCheck):
-        kind, target = "prometheus", check.prometheus
-        parts = [
-            f"<= {check.max:g}" if check.max is not None else "",
-            f">= {check.min:g}" if check.min is not None else "",
-        ]
-        if check.baseline is not None:
-            b = check.baseline
-            parts.append(
-                " ".join(
-                    x
-                    for x in (
-                        f"ratio to baseline <= {b.max_ratio:g}" if b.max_ratio else "",
-                        f"delta to baseline <= {b.max_delta:g}" if b.max_delta is not None else "",
-                    )
-                    if x
-                )
-            )
-        limit = ", ".join(p for p in parts if p)
-    elif isinstance(check, K8sCheck):
-        kind = "k8s"
+    if isinstance(check, K8sCheck):
         target = f"deployment/{check.k8s.deployment} in {check.k8s.namespace}"
-        limit = "available" + (f", restarts <= {check.k8s.max_restarts}" if check.k8s.max_restarts is not None else "")
+    elif isinstance(check, HttpCheck | TcpCheck | CommandCheck | PrometheusCheck):
+        target = getattr(check, check.kind)
     else:  # pragma: no cover - the union is closed
         raise TypeError(type(check))
     estimate = check.initial_delay + (check.count - 1) * check.interval + CHECK_S
     return Gate(
-        kind=kind,
+        kind=check.kind,
         target=target,
         hosts=hosts if getattr(check, "hosts", None) is not None or hosts else [],
-        limit=limit,
+        limit=check.limit_text(),
         interval_s=check.interval,
         count=check.count,
         failure_limit=check.failure_limit,

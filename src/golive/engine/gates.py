@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from jinja2 import Environment, TemplateSyntaxError, meta
 
 from golive.checks.base import Outcome, Verdict
 from golive.runbook.models import CommandCheck, HttpCheck, K8sCheck, PrometheusCheck, TcpCheck
-from golive.runbook.render import HostRef, render
+from golive.runbook.render import HostRef, names_variable, render
 
 __all__ = ["GateOutcome", "GateRunner", "Probe"]
 
@@ -157,21 +156,11 @@ class GateRunner:
             )
 
 
-_parser = Environment()
-
-
 def _names_host(check: PrometheusCheck) -> bool:
     """True when the query or its baseline uses ``host`` (only defined per host)."""
     texts = [check.prometheus, check.baseline.query if check.baseline else ""]
-    for text in texts:
-        if "{" not in text:
-            continue
-        try:
-            if "host" in meta.find_undeclared_variables(_parser.parse(text)):
-                return True
-        except TemplateSyntaxError:
-            continue  # rendering reports it as an inconclusive measurement
-    return False
+    # A template that does not parse is not per host; rendering reports it as an inconclusive measurement.
+    return any(names_variable(text, "host") for text in texts)
 
 
 def is_analysis(check: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from golive.runbook.limits import DEFAULT_TCP_TIMEOUT, command_limit, http_limit, k8s_limit, prometheus_limit, tcp_limit
 from golive.runbook.types import BatchSpec, Duration
 
 __all__ = [
@@ -51,6 +52,10 @@ class Repeat(Model):
     consecutive_errors: int = Field(2, ge=0)
     timeout: Duration | None = None
 
+    def limit_text(self) -> str:
+        """What a measurement must show to pass, in the words of the plan and of every verdict."""
+        raise NotImplementedError
+
 
 class HttpExpect(Model):
     status: int | list[int] = 200
@@ -65,11 +70,18 @@ class HttpCheck(Repeat):
     method: Literal["GET", "HEAD", "POST"] = "GET"
     expect: HttpExpect = HttpExpect()
 
+    def limit_text(self) -> str:
+        e = self.expect
+        return http_limit(status=e.status, body=e.body, max_latency=e.max_latency)
+
 
 class TcpCheck(Repeat):
     kind: ClassVar[str] = "tcp"
     tcp: str
     hosts: str | None = None
+
+    def limit_text(self) -> str:
+        return tcp_limit(timeout=self.timeout or DEFAULT_TCP_TIMEOUT)
 
 
 class CommandExpect(Model):
@@ -82,6 +94,9 @@ class CommandCheck(Repeat):
     command: str
     hosts: str | None = None
     expect: CommandExpect = CommandExpect()
+
+    def limit_text(self) -> str:
+        return command_limit(rc=self.expect.rc, stdout=self.expect.stdout)
 
 
 class Baseline(Model):
@@ -112,6 +127,12 @@ class PrometheusCheck(Repeat):
             raise ValueError("prometheus gate has no limit; set max, min or baseline")
         return self
 
+    def limit_text(self) -> str:
+        b = self.baseline
+        return prometheus_limit(
+            max=self.max, min=self.min, max_ratio=b.max_ratio if b else None, max_delta=b.max_delta if b else None
+        )
+
 
 class K8sCheckSpec(Model):
     deployment: str
@@ -124,6 +145,9 @@ class K8sCheckSpec(Model):
 class K8sCheck(Repeat):
     kind: ClassVar[str] = "k8s"
     k8s: K8sCheckSpec
+
+    def limit_text(self) -> str:
+        return k8s_limit(available=self.k8s.available, max_restarts=self.k8s.max_restarts)
 
 
 def _kind_of(value: Any, kinds: tuple[str, ...]) -> str | None:

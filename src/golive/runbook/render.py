@@ -22,6 +22,7 @@ __all__ = [
     "HostRef",
     "TemplateProblem",
     "analyse",
+    "names_variable",
     "render",
     "render_shell",
     "render_tree",
@@ -69,6 +70,17 @@ def render_shell(text: str, context: dict[str, Any]) -> str:
     if "{" not in text:
         return text
     return _shell_env.from_string(text).render(context)
+
+
+def names_variable(text: str, name: str) -> bool:
+    """True when the template ``text`` uses the variable ``name``; False for plain text or bad syntax."""
+    if "{" not in text:
+        return False
+    try:
+        tree = _env.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return False  # rendering reports it, where the error has a place to go
+    return name in meta.find_undeclared_variables(tree)
 
 
 def render_tree(value: Any, context: dict[str, Any]) -> Any:
