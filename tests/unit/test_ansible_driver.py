@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from golive.drivers import ansible
-from golive.drivers.ansible import _Collector, _environment, run_playbook
+from golive.drivers.ansible import run_playbook
+from golive.drivers.ansible.events import Collector
+from golive.drivers.ansible.run import MAX_CONTROL_DIR, ansible_environment, control_dir
 from golive.errors import PermanentError, TransientError
 
 
@@ -128,7 +129,7 @@ def test_empty_host_list_runs_nothing(project: Path) -> None:
 
 def test_environment_keeps_local_state_in_work_dir(project: Path) -> None:
     """Host keys are checked, and temp files and SSH sockets live under the work dir."""
-    env = _environment(work_dir=project / "work", playbook=project / "ping.yml")
+    env = ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert env["ANSIBLE_PIPELINING"] == "True"
     assert env["ANSIBLE_LOCAL_TEMP"].startswith(str(project / "work"))
@@ -139,16 +140,16 @@ def test_project_ansible_cfg_is_used(project: Path, monkeypatch: pytest.MonkeyPa
     """The ansible.cfg next to the project's inventory/ is handed to Ansible unless ANSIBLE_CONFIG is set."""
     monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
     (project / "ansible.cfg").write_text("[defaults]\n")
-    env = _environment(work_dir=project / "work", playbook=project / "ping.yml")
+    env = ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
     assert env["ANSIBLE_CONFIG"] == str(project / "ansible.cfg")
     monkeypatch.setenv("ANSIBLE_CONFIG", "/elsewhere/ansible.cfg")
-    assert "ANSIBLE_CONFIG" not in _environment(work_dir=project / "work", playbook=project / "ping.yml")
+    assert "ANSIBLE_CONFIG" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
 
 
 def test_long_work_dir_moves_control_sockets(tmp_path: Path) -> None:
     """A work dir too long for a Unix socket path gets a short control dir instead."""
     deep = tmp_path / ("x" * 90)
-    assert len(str(ansible._control_dir(deep))) <= ansible.MAX_CONTROL_DIR
+    assert len(str(control_dir(deep))) <= MAX_CONTROL_DIR
 
 
 def _ev(kind: str, host: str, task: str = "t", **data: Any) -> dict[str, Any]:
@@ -161,7 +162,7 @@ def _stats(**kinds: dict[str, int]) -> dict[str, Any]:
 
 def test_collector_turns_events_into_host_results() -> None:
     """Stats decide ok/failed/unreachable; the failing task's message is kept; absent hosts have no result."""
-    c = _Collector(on_event=None, cancel=None)
+    c = Collector(on_event=None, cancel=None)
     for ev in [
         _ev("runner_on_ok", "a", res={"changed": True}),
         _ev(
@@ -187,7 +188,7 @@ def test_collector_turns_events_into_host_results() -> None:
 
 def test_timed_out_run_marks_hosts_without_results() -> None:
     """After a timeout every host lacks a final result and says why; changes seen so far are kept."""
-    c = _Collector(on_event=None, cancel=None)
+    c = Collector(on_event=None, cancel=None)
     c.handle(_ev("runner_on_ok", "a", res={"changed": True}))
     res = c.results(["a", "b"], status="timeout", timeout=30)
     assert res["a"].message == "no result: timed out after 30s" and res["a"].changed
@@ -198,7 +199,7 @@ def test_timed_out_run_marks_hosts_without_results() -> None:
 def test_cancel_event_is_polled() -> None:
     """Setting the cancel event makes the runner's cancel callback say yes."""
     stop = threading.Event()
-    c = _Collector(on_event=None, cancel=stop)
+    c = Collector(on_event=None, cancel=stop)
     assert not c.should_cancel()
     stop.set()
     assert c.should_cancel()

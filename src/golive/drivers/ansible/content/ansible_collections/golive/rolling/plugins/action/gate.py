@@ -1,4 +1,4 @@
-"""Ansible action ``golive_gate``: holds a rolling play between two ``serial`` batches.
+"""Ansible action ``golive.rolling.gate``: holds a rolling play between two ``serial`` batches.
 
 golive runs a batched Ansible step as one ``ansible-playbook`` process and appends this
 task (``run_once``) to the play.  When a batch has done its tasks and handlers, the gate
