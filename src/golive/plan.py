@@ -17,25 +17,16 @@ from pydantic import BaseModel, ConfigDict
 
 from golive.errors import RunbookError
 from golive.inventory import Inventory
+from golive.kinds import kind_of
 from golive.runbook.load import LoadedRunbook
 from golive.runbook.models import (
-    AnsibleStep,
     ApprovalStep,
     Batched,
-    BlueGreen,
-    Canary,
     CheckStep,
     CommandCheck,
     HttpCheck,
     K8sCheck,
-    K8sStep,
-    NoRollback,
-    NotifyStep,
-    PauseStep,
     PrometheusCheck,
-    RollbackAction,
-    SshStep,
-    StepBase,
     TcpCheck,
 )
 from golive.runbook.types import batch_sizes
@@ -44,12 +35,7 @@ from golive.runbook.validate import validate
 __all__ = ["PLAN_SCHEMA_VERSION", "Batch", "FailurePoint", "Gate", "Plan", "PlannedStep", "build_plan"]
 
 PLAN_SCHEMA_VERSION = 1
-# Estimates when no earlier run of the step is known (seconds).
-ANSIBLE_BATCH_BASE_S = 6.0
-ANSIBLE_PER_HOST_S = 1.0
-SSH_BATCH_S = 1.0
-K8S_STAGE_S = 10.0
-CHECK_S = 0.2
+CHECK_S = 0.2  # one measurement, when nothing better is known (seconds)
 
 
 class _Out(BaseModel):
@@ -176,48 +162,6 @@ def _max_fail(value: int | str, total: int) -> int:
     return value
 
 
-def _rollback_info(step: StepBase) -> RollbackInfo:
-    rb = step.rollback
-    if isinstance(rb, NoRollback):
-        return RollbackInfo(kind="none", detail=rb.none)
-    if isinstance(rb, RollbackAction):
-        if rb.ansible:
-            return RollbackInfo(kind="ansible", detail=f"{rb.ansible.playbook} on {rb.ansible.hosts}")
-        if rb.ssh:
-            return RollbackInfo(kind="ssh", detail=f"{len(rb.ssh.commands)} command(s) on {rb.ssh.hosts}")
-        return RollbackInfo(kind="k8s-restore", detail="restore the saved spec")
-    if isinstance(step, K8sStep):
-        return RollbackInfo(kind="k8s-restore", detail="restore the spec saved before the step")
-    if step.changes_state:
-        return RollbackInfo(kind="missing", detail="no rollback defined")
-    return RollbackInfo(kind="nothing-to-undo")
-
-
-def _action(step: StepBase) -> dict[str, Any]:
-    if isinstance(step, AnsibleStep):
-        return step.ansible.model_dump(mode="json", exclude_defaults=True)
-    if isinstance(step, SshStep):
-        return {"hosts": step.ssh.hosts, "commands": step.ssh.commands}
-    if isinstance(step, K8sStep):
-        return step.k8s.model_dump(mode="json", exclude_defaults=False, exclude_none=True)
-    if isinstance(step, PauseStep):
-        return step.pause.model_dump(mode="json", exclude_none=True)
-    if isinstance(step, NotifyStep):
-        return step.notify.model_dump(mode="json")
-    if isinstance(step, CheckStep):
-        return {"checks": len(step.check)}
-    return {}
-
-
-def _step_hosts(step: StepBase, inventory: Inventory | None) -> list[str]:
-    pattern = (
-        step.ansible.hosts if isinstance(step, AnsibleStep) else step.ssh.hosts if isinstance(step, SshStep) else None
-    )
-    if pattern is None or inventory is None:
-        return []
-    return inventory.match(pattern)
-
-
 def _path(units: list[str]) -> tuple[list[str], list[str]]:
     """Split a newest-first undo list where the engine must stop: at a step with no rollback.
 
@@ -239,30 +183,6 @@ def _compensation_units(step: PlannedStep) -> list[str]:
     return [f"rollback:{step.id}"]
 
 
-def _estimate(step: StepBase, *, batches: list[Batch], gates: list[Gate], history: dict[str, float]) -> float:
-    verify = max((g.estimate_s for g in gates), default=0.0)
-    if isinstance(step, AnsibleStep | SshStep):
-        per = [
-            history.get(step.id, 0.0) / max(1, len(batches))
-            or (
-                ANSIBLE_BATCH_BASE_S + ANSIBLE_PER_HOST_S * len(b.hosts)
-                if isinstance(step, AnsibleStep)
-                else SSH_BATCH_S
-            )
-            for b in batches
-        ] or [ANSIBLE_BATCH_BASE_S]
-        return sum(p + verify + step.bake for p in per)
-    if isinstance(step, K8sStep):
-        stages = len(step.k8s.strategy.canary) if isinstance(step.k8s.strategy, Canary) else 1
-        extra = step.k8s.strategy.blue_green.bake if isinstance(step.k8s.strategy, BlueGreen) else 0.0
-        return history.get(step.id) or stages * (K8S_STAGE_S + verify + step.bake) + extra
-    if isinstance(step, CheckStep):
-        return verify or CHECK_S
-    if isinstance(step, PauseStep):
-        return step.pause.duration or 0.0
-    return 0.0
-
-
 def build_plan(
     loaded: LoadedRunbook,
     *,
@@ -282,7 +202,9 @@ def build_plan(
     planned: list[PlannedStep] = []
     done_units: list[tuple[str, list[str]]] = []  # (step id, its compensations newest first)
     for index, step in enumerate(rb.steps):
-        hosts = _step_hosts(step, inventory)
+        kind = kind_of(step)
+        pattern = kind.hosts_pattern(step)
+        hosts = inventory.match(pattern) if pattern is not None and inventory is not None else []
         batches: list[Batch] = []
         max_fail = 0
         if isinstance(step, Batched) and hosts:
@@ -304,14 +226,15 @@ def build_plan(
                 timeout_s=a.timeout,
                 on_timeout=a.on_timeout,
             )
-        rollback = _rollback_info(step)
+        info = kind.rollback_info(step)
+        rollback = RollbackInfo(kind=info.kind, detail=info.detail)
         base = PlannedStep(
             index=index,
             id=step.id,
             kind=step.kind,
             owner=step.owner or rb.owner,
             description=step.description,
-            action=_action(step),
+            action=kind.action(step),
             hosts=hosts,
             batches=batches,
             max_fail=max_fail,
@@ -321,7 +244,12 @@ def build_plan(
             retries=step.retries,
             approval=approval,
             rollback=rollback,
-            estimate_s=_estimate(step, batches=batches, gates=gates, history=history),
+            estimate_s=kind.estimate(
+                step,
+                batch_hosts=[len(b.hosts) for b in batches],
+                verify_s=max((g.estimate_s for g in gates), default=0.0),
+                history_s=history.get(step.id),
+            ),
         )
         own = _compensation_units(base) if step.changes_state else []
         failure_points = []

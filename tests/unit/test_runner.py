@@ -86,7 +86,7 @@ class FakeWorld:
             self.transient -= 1
             raise TransientError("connection reset")
         if playbook.name == "unfreeze.yml" and "unfreeze" in self.undo_fails:
-            return ActionResult({h: HostResult(h, ok=False, message="boom") for h in hosts})
+            raise TransientError("boom")
         return ActionResult({h: HostResult(h, ok=h not in self.down, unreachable=h in self.down) for h in hosts})
 
     async def probe(self, check: Any, target: HostRef | None, ctx: dict[str, Any]) -> Verdict:
@@ -98,13 +98,32 @@ class FakeWorld:
 
     def services(self) -> Services:
         return Services(
-            ansible=self.ansible,
-            ssh=lambda **kw: ActionResult(),
+            drivers={"ansible": FakeAnsible(self), "ssh": FakeAnsible(self)},
             gates=lambda stop, on_v: GateRunner(probe=self.probe, sleep=self.asleep, should_stop=stop, on_verdict=on_v),
             host_of=lambda n: HostRef(n, n),
             match=INV.match,
             clock=lambda: self.now,
             sleep=self.sleep,
+        )
+
+
+@dataclass
+class FakeAnsible:
+    """The driver contract over FakeWorld: apply is a recorded playbook run, nothing is saved."""
+
+    world: FakeWorld
+    rolling: Any = None
+    apply_fn: Callable[..., ActionResult] | None = None
+
+    def apply(self, change: Any, *, save: Callable[[Any], None]) -> ActionResult:
+        fn = self.apply_fn or self.world.ansible
+        return fn(
+            playbook=change.playbook,
+            hosts=list(change.hosts),
+            extravars=change.extravars,
+            forks=change.forks,
+            timeout=change.timeout,
+            tags=change.tags,
         )
 
 
@@ -342,7 +361,7 @@ def test_resume_continues_from_first_unfinished_batch_after_reverifying(tmp_path
             raise Crash()
         return original(**kw)
 
-    r.svc.ansible = crash_on_batch2
+    r.svc.drivers["ansible"].apply_fn = crash_on_batch2
     with pytest.raises(Crash):
         r.start()
     state = fold(r.journal)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from golive.plan import PlannedStep
-from golive.runbook.models import ApprovalStep
+from golive.engine.controls import Aborted
+from golive.exits import ExitCode
 from golive.runbook.render import render
 
 if TYPE_CHECKING:
     from golive.engine.runner import Runner
+    from golive.plan import PlannedStep
 
 __all__ = ["await_approval", "refusal"]
 
@@ -43,18 +44,15 @@ def refusal(
     return None
 
 
-def await_approval(runner: Runner, *, step: ApprovalStep, planned: PlannedStep) -> None:
-    from golive.engine.runner import EXIT_REFUSED, Aborted
-
+def await_approval(runner: Runner, *, planned: PlannedStep, message: str | None) -> None:
     spec = planned.approval
     assert spec is not None
-    ctx = runner._context(planned)
-    idx = planned.index
-    allowed = runner.svc.approvers()
+    steer, svc = runner.steer, runner.svc
+    allowed = svc.approvers()
     accepted: list[str] = []
-    end = runner.svc.clock() + spec.timeout_s
+    end = svc.clock() + spec.timeout_s
     ui = _open_ui(runner, spec.timeout_s)
-    runner.record(
+    steer.record(
         "approval_requested",
         step=planned.id,
         digest=runner.plan.digest,
@@ -62,66 +60,73 @@ def await_approval(runner: Runner, *, step: ApprovalStep, planned: PlannedStep) 
         exclude_initiator=spec.exclude_initiator,
         initiator=runner.initiator,
         timeout_s=spec.timeout_s,
-        message=render(step.approval.message, ctx) if step.approval.message else None,
-        next_steps=[s.id for s in runner.plan.steps[idx + 1 :]],
+        message=render(message, runner.context(planned)) if message else None,
+        next_steps=[s.id for s in runner.plan.steps[planned.index + 1 :]],
         flow_run_id=str(ui.flow_run_id) if ui is not None else None,
         howto=f"golive approve {runner.run_id} --as NAME | golive reject {runner.run_id} --reason TEXT",
     )
     try:
         while True:
-            runner._poll_controls()
-            if runner._abort:
-                raise Aborted(runner._abort)
-            answers = runner._take_controls("approve", "reject")
+            steer.poll()
+            if steer.abort_reason:
+                raise Aborted(steer.abort_reason)
+            answers = steer.take("approve", "reject")
             from_ui = ui.poll() if ui is not None else None
             if from_ui is not None:
-                runner.record("control", **from_ui, digest=runner.plan.digest, step=planned.id)
+                steer.record("control", **from_ui, digest=runner.plan.digest, step=planned.id)
                 answers.append(from_ui)
             for c in answers:
-                by = str(c.get("by"))
-                if c["action"] == "reject":
-                    runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
-                    raise Aborted(
-                        f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=EXIT_REFUSED
-                    )
-                why = refusal(
-                    by=by,
-                    digest=c.get("digest"),
-                    plan_digest=runner.plan.digest,
-                    initiator=runner.initiator,
-                    exclude_initiator=spec.exclude_initiator,
-                    allowed=allowed,
-                    already=accepted,
-                )
-                if why:
-                    runner.record("approval_refused", step=planned.id, by=by, reason=why)
-                    continue
-                accepted.append(by)
-                runner.record(
-                    "approval_accepted",
-                    step=planned.id,
-                    by=by,
-                    comment=c.get("comment"),
-                    count=len(accepted),
-                    needed=spec.approvers,
-                    source=c.get("source", "cli"),
-                )
+                _count(runner, planned, c, accepted, allowed)
             if len(accepted) >= spec.approvers:
-                runner.record("approval_granted", step=planned.id, approvers=accepted)
+                steer.record("approval_granted", step=planned.id, approvers=accepted)
                 return
             if from_ui is not None and ui is not None:
                 ui.open()  # the UI answer resumed the flow run: pause it again for the next vote
-            if runner.svc.clock() >= end:
-                runner.record("approval_timed_out", step=planned.id, on_timeout=spec.on_timeout)
+            if svc.clock() >= end:
+                steer.record("approval_timed_out", step=planned.id, on_timeout=spec.on_timeout)
                 raise Aborted(
                     f"approval timed out after {spec.timeout_s:g}s ({spec.on_timeout})",
                     rollback=spec.on_timeout == "reject",
-                    exit_code=EXIT_REFUSED,
+                    exit_code=ExitCode.REFUSED,
                 )
-            runner.svc.sleep(POLL_S)
+            svc.sleep(POLL_S)
     finally:
         if ui is not None:
             _close_ui(runner, ui)
+
+
+def _count(
+    runner: Runner, planned: PlannedStep, c: dict[str, Any], accepted: list[str], allowed: list[str] | None
+) -> None:
+    """One answer: a rejection ends the wait; an approval counts when nothing refuses it."""
+    spec = planned.approval
+    assert spec is not None
+    by = str(c.get("by"))
+    if c["action"] == "reject":
+        runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
+        raise Aborted(f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=ExitCode.REFUSED)
+    why = refusal(
+        by=by,
+        digest=c.get("digest"),
+        plan_digest=runner.plan.digest,
+        initiator=runner.initiator,
+        exclude_initiator=spec.exclude_initiator,
+        allowed=allowed,
+        already=accepted,
+    )
+    if why:
+        runner.record("approval_refused", step=planned.id, by=by, reason=why)
+        return
+    accepted.append(by)
+    runner.record(
+        "approval_accepted",
+        step=planned.id,
+        by=by,
+        comment=c.get("comment"),
+        count=len(accepted),
+        needed=spec.approvers,
+        source=c.get("source", "cli"),
+    )
 
 
 def _open_ui(runner: Runner, timeout_s: float) -> Any:
@@ -141,17 +146,3 @@ def _close_ui(runner: Runner, ui: Any) -> None:
         ui.close()
     except Exception as exc:
         runner.record("approval_ui_unavailable", error=str(exc))
-
-
-def approval_state(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """The open approval request of a run, if any, and who approved it so far."""
-    request: dict[str, Any] | None = None
-    accepted: list[str] = []
-    for e in entries:
-        if e["event"] == "approval_requested":
-            request, accepted = e, []
-        elif e["event"] == "approval_accepted" and request:
-            accepted.append(e["by"])
-        elif e["event"] in ("approval_granted", "approval_rejected", "approval_timed_out"):
-            request = None
-    return {"request": request, "accepted": accepted}

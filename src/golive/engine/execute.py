@@ -22,11 +22,10 @@ import structlog
 
 from golive.context import RunContext, prepare
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
-from golive.engine.runner import EXIT_REFUSED, Runner, current_user
+from golive.engine.runner import Runner, current_user
 from golive.engine.state import RunState, fold
 
 __all__ = [
-    "EXIT_REFUSED",
     "Refused",
     "RunHandle",
     "execute_abort",
@@ -165,7 +164,8 @@ def _in_prefect_flow(runner: Runner, body: Callable[[], int], *, flow_name: str)
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise Refused(
             f"Prefect could not start the flow ({url}): {why}; "
-            "nothing was executed. Start it (golive lab up) or run with --no-prefect"
+            "nothing was executed. Point golive at a Prefect server that answers (PREFECT_API_URL, in the "
+            "environment or in .golive/env) or run with --no-prefect"
         ) from exc
 
 
@@ -188,9 +188,9 @@ def _runner(
     if (ctx.inventory is not None and any(s.kind == "k8s" for s in ctx.loaded.runbook.steps)) or any(
         getattr(c, "kind", "") == "k8s" for s in ctx.loaded.runbook.steps for c in s.verify
     ):
-        from golive.drivers.k8s import K8sService
+        from golive.drivers.k8s import K8sDriver
 
-        k8s = K8sService(inventory=ctx.inventory)
+        k8s = K8sDriver(inventory=ctx.inventory)
     services = build_services(
         inventory=ctx.inventory,
         work_dir=handle.dir / "work",
@@ -345,17 +345,7 @@ def execute_abort(
             ask_rollback=None,
             initiator=state.meta.get("initiator"),
         )
-        runner.units = state.pending_units()
-        runner._control_seq = state.last_seq
-        send_control(handle, "abort", by=by, reason=reason)
-        ok = runner.rollback(f"aborted by {by or current_user()}")
-        code = 1 if ok else 3
-        runner.record(
-            "run_finished",
-            status="rolled_back" if ok else "rollback_failed",
-            exit_code=code,
-            reason="aborted while no runner was alive",
-        )
+        code = runner.abort_dead(state, by=by or current_user(), reason=reason)
     return handle, code, "rolled back"
 
 

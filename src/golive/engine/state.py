@@ -1,41 +1,62 @@
-"""What a run's journal says: where it is, what was done and what must be undone.
+"""One run state: a single reducer over journal entries, used by everyone who asks where a run is.
 
-The journal is the only state of a run, so ``status``, ``resume``, ``approve`` and the
-runner itself all read it through this one fold.
+The runner applies each entry as it is recorded (its own, and controls other processes
+append), so it keeps nothing twice; ``resume`` and ``abort`` rebuild a runner from the
+same state; ``status``, ``approve``, the live board and reports read it too.
+
+The phase is explicit. A run whose journal says ``rolling_back`` can only go on rolling
+back: resume after a crash during a rollback never goes forward into the failed release.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from golive.drivers.base import UndoRecord
 from golive.engine.journal import Journal, JournalCorrupt
+from golive.kinds.base import StepUnit
 
-__all__ = ["RunState", "Unit", "fold"]
+__all__ = ["Phase", "RunState", "StepState", "Unit", "fold"]
+
+Unit = StepUnit
 
 TERMINAL = {"succeeded", "rolled_back", "rollback_failed", "aborted", "refused", "failed"}
 
 
-@dataclass(frozen=True)
-class Unit:
-    """A piece of work already applied that rollback may have to undo."""
-
-    step: str
-    batch: int | None
-    hosts: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"rollback:{self.step}" + (f"[batch {self.batch}]" if self.batch is not None else "")
+class Phase(StrEnum):
+    STARTING = "starting"
+    APPLYING = "applying"
+    GATING = "gating"
+    BAKING = "baking"
+    AWAITING_APPROVAL = "awaiting_approval"
+    PAUSED = "paused"
+    ROLLING_BACK = "rolling_back"
+    WATCHING = "watching"
+    FINISHED = "finished"
 
 
 @dataclass
 class StepState:
-    status: str = "pending"  # pending | running | done | failed | inconclusive | waiting
+    status: str = "pending"  # pending | running | done | failed | waiting
     batches_done: list[int] = field(default_factory=list)
     failed_hosts: list[str] = field(default_factory=list)
+    batch: int | None = None
+    hosts_ok: int = 0
+    last_gate: str = ""
     started: str | None = None
     finished: str | None = None
+
+
+@dataclass
+class Approval:
+    """The approval a run waits at, and who approved it so far."""
+
+    step: str
+    request: dict[str, Any]
+    accepted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -43,17 +64,22 @@ class RunState:
     run_id: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     status: str = "unknown"
+    phase: Phase = Phase.STARTING
     exit_code: int | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
-    units: list[Unit] = field(default_factory=list)
+    units: list[StepUnit] = field(default_factory=list)
+    undo_records: dict[str, list[UndoRecord]] = field(default_factory=dict)
     compensated: list[str] = field(default_factory=list)
     not_restored: list[str] = field(default_factory=list)
+    rollback_reason: str | None = None
     current: str | None = None
+    approval: Approval | None = None
     approvals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     controls: list[dict[str, Any]] = field(default_factory=list)
     last_seq: int = -1
     pid: int | None = None
     failure: str | None = None
+    damaged_lines: list[int] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -62,80 +88,244 @@ class RunState:
     def step_order(self) -> list[str]:
         return [s["id"] for s in self.meta.get("steps", [])]
 
-    def pending_units(self) -> list[Unit]:
+    def pending_units(self) -> list[StepUnit]:
         return [u for u in self.units if u.name not in self.compensated]
+
+    def first_unfinished_step(self) -> int:
+        order = self.step_order()
+        return next((i for i, sid in enumerate(order) if self.steps[sid].status != "done"), len(order))
+
+    def failed_hosts(self, step: str) -> set[str]:
+        st = self.steps.get(step)
+        return set(st.failed_hosts) if st else set()
+
+    # -------------------------------------------------------------- the reducer
+
+    def apply(self, e: dict[str, Any]) -> None:
+        """Fold one journal entry into the state."""
+        self.last_seq = max(self.last_seq, int(e.get("seq", self.last_seq)))
+        handler = _HANDLERS.get(e["event"])
+        if handler is not None:
+            handler(self, e)
+
+    def _step(self, e: dict[str, Any]) -> StepState | None:
+        return self.steps.get(str(e.get("step")))
+
+    def _add_unit(self, unit: StepUnit) -> None:
+        if unit.name not in {u.name for u in self.units}:
+            self.units.append(unit)
+
+
+def _run_started(st: RunState, e: dict[str, Any]) -> None:
+    st.meta = {k: v for k, v in e.items() if k not in ("seq", "prev", "event")}
+    st.run_id = e["run_id"]
+    st.status, st.phase = "running", Phase.APPLYING
+    st.pid = e.get("pid")
+    st.steps = {s["id"]: StepState() for s in e.get("steps", [])}
+
+
+def _run_resumed(st: RunState, e: dict[str, Any]) -> None:
+    st.pid = e.get("pid")
+    st.exit_code = None
+    if st.phase is not Phase.ROLLING_BACK:
+        st.status, st.phase = "running", Phase.APPLYING
+
+
+def _step_started(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.status, step.started = "running", e["ts"]
+        st.current = str(e["step"])
+        st.phase = Phase.APPLYING
+
+
+def _batch_started(st: RunState, e: dict[str, Any]) -> None:
+    st._add_unit(StepUnit(str(e.get("step")), e.get("unit_batch", e["batch"]), tuple(e.get("hosts", []))))
+    step = st._step(e)
+    if step is not None:
+        step.batch = e["batch"]
+    st.phase = Phase.APPLYING
+
+
+def _action_result(st: RunState, e: dict[str, Any]) -> None:
+    if e.get("rollback") or not e.get("unit"):
+        return
+    # A host never reached was not changed: nothing on it to undo.
+    unreached = {h for h, r in e.get("hosts", {}).items() if r.get("unreachable")}
+    st.units = [
+        StepUnit(u.step, u.batch, tuple(h for h in u.hosts if h not in unreached)) if u.name == e["unit"] else u
+        for u in st.units
+    ]
+    step = st._step(e)
+    if step is not None:
+        bad = {h for h, r in e.get("hosts", {}).items() if not r.get("ok")}
+        step.failed_hosts = sorted(set(step.failed_hosts) | bad)
+
+
+def _unit_applied(st: RunState, e: dict[str, Any]) -> None:
+    st._add_unit(StepUnit(str(e.get("step")), None, tuple(e.get("hosts", []))))
+
+
+def _undo_saved(st: RunState, e: dict[str, Any]) -> None:
+    step = str(e.get("step"))
+    st.undo_records.setdefault(step, []).append(UndoRecord.from_dict(e["record"]))
+    st._add_unit(StepUnit(step, None, ()))
+
+
+def _batch_done(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.batches_done.append(e["batch"])
+        step.failed_hosts = sorted(set(step.failed_hosts) | set(e.get("failed_hosts", [])))
+        step.hosts_ok += len(e.get("hosts", [])) - len(e.get("failed_hosts", []))
+
+
+def _check_result(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.last_gate = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
+
+
+def _step_done(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.status, step.finished, step.batch = "done", e["ts"], None
+
+
+def _step_failed(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.status = "failed"
+    st.failure = f"{e.get('step')}: {e.get('reason')}"
+
+
+def _phase(phase: Phase, status: str | None = None) -> Any:
+    def handler(st: RunState, e: dict[str, Any]) -> None:
+        if st.phase is Phase.ROLLING_BACK or st.finished:
+            return
+        st.phase = phase
+        if status is not None:
+            st.status = status
+
+    return handler
+
+
+def _paused(st: RunState, e: dict[str, Any]) -> None:
+    if st.phase is Phase.ROLLING_BACK:
+        return
+    st.status, st.phase = "paused", Phase.PAUSED
+    step = st._step(e)
+    if step is not None:
+        step.status = "waiting"
+
+
+def _unpaused(st: RunState, e: dict[str, Any]) -> None:
+    st.status, st.phase = "running", Phase.APPLYING
+    step = st._step(e)
+    if step is not None and step.status == "waiting":
+        step.status = "running"
+
+
+def _approval_requested(st: RunState, e: dict[str, Any]) -> None:
+    st.status, st.phase = "awaiting_approval", Phase.AWAITING_APPROVAL
+    st.approvals.setdefault(str(e["step"]), [])
+    st.approval = Approval(step=str(e["step"]), request=e)
+    step = st._step(e)
+    if step is not None:
+        step.status = "waiting"
+
+
+def _approval_accepted(st: RunState, e: dict[str, Any]) -> None:
+    st.approvals.setdefault(str(e["step"]), []).append(e)
+    if st.approval is not None:
+        st.approval.accepted.append(e["by"])
+
+
+def _approval_closed(st: RunState, e: dict[str, Any]) -> None:
+    st.approval = None
+    if e["event"] == "approval_granted":
+        st.status, st.phase = "running", Phase.APPLYING
+        step = st._step(e)
+        if step is not None:
+            step.status = "running"
+
+
+def _control(st: RunState, e: dict[str, Any]) -> None:
+    st.controls.append(e)
+
+
+def _rollback_started(st: RunState, e: dict[str, Any]) -> None:
+    st.status, st.phase = "rolling_back", Phase.ROLLING_BACK
+    st.rollback_reason = e.get("reason")
+
+
+def _compensation_done(st: RunState, e: dict[str, Any]) -> None:
+    st.compensated.append(e["unit"])
+
+
+def _rollback_failed(st: RunState, e: dict[str, Any]) -> None:
+    st.not_restored = list(e.get("not_restored", []))
+
+
+def _rollback_done(st: RunState, e: dict[str, Any]) -> None:
+    st.units = []
+
+
+def _run_finished(st: RunState, e: dict[str, Any]) -> None:
+    st.status, st.phase = e["status"], Phase.FINISHED
+    st.exit_code = e.get("exit_code")
+    st.current = None
+    st.approval = None
+    if e.get("reason") and st.failure is None and e["status"] not in ("succeeded",):
+        st.failure = e["reason"]
+
+
+def _journal_damaged(st: RunState, e: dict[str, Any]) -> None:
+    st.damaged_lines.append(e["line"])
+
+
+_HANDLERS = {
+    "run_started": _run_started,
+    "run_resumed": _run_resumed,
+    "step_started": _step_started,
+    "batch_started": _batch_started,
+    "action_result": _action_result,
+    "unit_applied": _unit_applied,
+    "undo_saved": _undo_saved,
+    "batch_done": _batch_done,
+    "check_result": _check_result,
+    "step_done": _step_done,
+    "step_failed": _step_failed,
+    "gate_started": _phase(Phase.GATING),
+    "bake_started": _phase(Phase.BAKING),
+    "bake_done": _phase(Phase.APPLYING),
+    "paused": _paused,
+    "unpaused": _unpaused,
+    "approval_requested": _approval_requested,
+    "approval_accepted": _approval_accepted,
+    "approval_granted": _approval_closed,
+    "approval_rejected": _approval_closed,
+    "approval_timed_out": _approval_closed,
+    "control": _control,
+    "rollback_started": _rollback_started,
+    "compensation_done": _compensation_done,
+    "rollback_failed": _rollback_failed,
+    "rollback_done": _rollback_done,
+    "run_finished": _run_finished,
+    "journal_damaged": _journal_damaged,
+}
+
+
+def fold_entries(entries: Iterable[dict[str, Any]]) -> RunState:
+    st = RunState()
+    for e in entries:
+        st.apply(e)
+    return st
 
 
 def fold(journal: Journal, *, skip_damaged: bool = False) -> RunState:
     """The run's state from its journal; lines that are no entry raise, or are skipped if asked."""
-    st = RunState()
-    for e in journal.entries(on_damage=_skip if skip_damaged else None):
-        st.last_seq = e["seq"]
-        ev = e["event"]
-        step = str(e.get("step"))
-        if ev == "run_started":
-            st.meta = {k: v for k, v in e.items() if k not in ("seq", "prev", "event")}
-            st.run_id = e["run_id"]
-            st.status = "running"
-            st.pid = e.get("pid")
-            st.steps = {s["id"]: StepState() for s in e.get("steps", [])}
-        elif ev == "run_resumed":
-            st.status = "running"
-            st.pid = e.get("pid")
-            st.exit_code = None
-        elif ev == "step_started" and step in st.steps:
-            st.steps[step].status = "running"
-            st.steps[step].started = e["ts"]
-            st.current = step
-        elif ev == "batch_started":
-            unit = Unit(step, e.get("unit_batch", e["batch"]), tuple(e.get("hosts", [])))
-            if unit.name not in [u.name for u in st.units]:
-                st.units.append(unit)
-        elif ev == "action_result" and not e.get("rollback") and e.get("unit"):
-            unreached = {h for h, r in e.get("hosts", {}).items() if r.get("unreachable")}
-            st.units = [
-                Unit(u.step, u.batch, tuple(h for h in u.hosts if h not in unreached)) if u.name == e["unit"] else u
-                for u in st.units
-            ]
-        elif ev == "unit_applied":
-            unit = Unit(step, None, tuple(e.get("hosts", [])))
-            if unit not in st.units:
-                st.units.append(unit)
-        elif ev == "batch_done" and step in st.steps:
-            st.steps[step].batches_done.append(e["batch"])
-            st.steps[step].failed_hosts = sorted(set(st.steps[step].failed_hosts) | set(e.get("failed_hosts", [])))
-        elif ev == "step_done" and step in st.steps:
-            st.steps[step].status = "done"
-            st.steps[step].finished = e["ts"]
-        elif ev == "step_failed" and step in st.steps:
-            st.steps[step].status = "failed"
-            st.failure = e.get("reason")
-        elif ev == "paused":
-            st.status = "paused"
-            if step in st.steps:
-                st.steps[step].status = "waiting"
-        elif ev == "unpaused":
-            st.status = "running"
-        elif ev == "approval_requested":
-            st.status = "awaiting_approval"
-            st.approvals.setdefault(step, [])
-        elif ev == "approval_accepted":
-            st.approvals.setdefault(step, []).append(e)
-        elif ev == "approval_granted":
-            st.status = "running"
-        elif ev == "control":
-            st.controls.append(e)
-        elif ev == "rollback_started":
-            st.status = "rolling_back"
-        elif ev == "compensation_done":
-            st.compensated.append(e["unit"])
-        elif ev == "rollback_failed":
-            st.not_restored = list(e.get("not_restored", []))
-        elif ev == "run_finished":
-            st.status = e["status"]
-            st.exit_code = e.get("exit_code")
-            st.current = None
-    return st
+    return fold_entries(journal.entries(on_damage=_skip if skip_damaged else None))
 
 
 def _skip(_: JournalCorrupt) -> None:

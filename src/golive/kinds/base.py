@@ -19,6 +19,7 @@ from golive.runbook.models import NoRollback, RollbackAction, StepBase
 
 if TYPE_CHECKING:
     from golive.inventory import Inventory
+    from golive.plan import PlannedStep
     from golive.runbook.load import LoadedRunbook
 
 __all__ = ["Kind", "RollbackInfo", "Stage", "StepRun", "StepUnit"]
@@ -71,6 +72,11 @@ class StepRun(Protocol):
     @property
     def step_id(self) -> str: ...
 
+    @property
+    def planned(self) -> PlannedStep:
+        """The step as planned: hosts, batches, gates, approval."""
+        ...
+
     def context(self, **extra: Any) -> dict[str, Any]:
         """The template context of this step (params, previous, env, run, step, hosts, ...)."""
         ...
@@ -105,6 +111,31 @@ class StepRun(Protocol):
 
     def driver(self, name: str) -> Any:
         """The driver by name: ansible, ssh, k8s."""
+        ...
+
+    def match(self, pattern: str) -> list[str]:
+        """The inventory's hosts matching ``pattern``."""
+        ...
+
+    def host(self, name: str) -> Any:
+        """A host as templates see it (name, address)."""
+        ...
+
+    def await_approval(self, message: str | None) -> None:
+        """Wait for the approvals the plan asks of this step; raises when rejected or timed out."""
+        ...
+
+    def batches_done(self) -> int:
+        """The last host batch a dead process finished (a resumed step goes on after it), else 0."""
+        ...
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """What a kind keeps beyond one call (a play started early); closed when the run ends."""
+        ...
+
+    def ending(self, resource: Any) -> None:
+        """A resource that ends by itself (a play past its last batch): waited for before exit."""
         ...
 
     def fail(self, reason: str) -> Exception:
@@ -173,6 +204,10 @@ class Kind:
         return []
 
     # -------------------------------------------------------------- run and undo
+
+    def prewarm(self, step: StepBase, run: StepRun) -> None:
+        """Start, held, what is slow to start, so it overlaps the flow's own start (optional)."""
+        return None
 
     def run(self, step: StepBase, run: StepRun) -> None:
         raise NotImplementedError

@@ -11,21 +11,16 @@ from rich.text import Text
 
 from golive.engine.journal import Integrity, Journal, JournalCorrupt
 from golive.engine.state import RunState, fold
+from golive.exits import EXIT_TEXT
 
 __all__ = ["LiveView", "explain_exit", "render_runs", "render_status"]
 
-EXIT_TEXT = {
-    0: "succeeded",
-    1: "failed and rolled back: every change was undone",
-    2: "bad input: nothing was executed",
-    3: "ROLLBACK FAILED OR INCOMPLETE: a human must act now",
-    4: "refused (lock, approval rejected or timed out, digest changed)",
-    130: "interrupted: the journal says where",
-}
+_BOARD_STATUS = {"failed": "FAILED", "waiting": "WAITING"}
+_BOARD_STYLE = {"done": "green", "running": "cyan", "FAILED": "bold red", "WAITING": "bold magenta", "undone": "yellow"}
 
 
 def explain_exit(code: int, run_id: str) -> str:
-    text = EXIT_TEXT.get(code, "ended")
+    text = EXIT_TEXT.get(code, "ended")  # type: ignore[call-overload]
     return f"run {run_id}: exit {code}, {text}.  See: golive status {run_id}"
 
 
@@ -40,7 +35,8 @@ class LiveView:
         self.console = console
         self.t0 = time.monotonic()
         self.board_on = console.is_terminal if board is None else board
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.state = RunState()
+        self.times: dict[str, list[float | None]] = {}
         self._live: Any = None
 
     def on_event(self, e: dict[str, Any]) -> None:
@@ -61,69 +57,37 @@ class LiveView:
             self._live = None
 
     def _track(self, e: dict[str, Any]) -> None:
+        """The board is the run state (the one reducer) plus when this process saw each step start."""
+        self.state.apply(e)
         ev, step = e["event"], e.get("step")
         if ev in ("run_started", "run_resumed") and self._live is None:
-            for s in e.get("steps", []):
-                self.rows.setdefault(
-                    s["id"],
-                    {
-                        "kind": s["kind"],
-                        "status": "pending",
-                        "batch": "",
-                        "done": 0,
-                        "failed": set(),
-                        "gate": "",
-                        "t": None,
-                        "end": None,
-                    },
-                )
             from rich.live import Live
 
             self._live = Live(self.board(), console=self.console, refresh_per_second=4, transient=False)
             self._live.start()
-            return
-        row = self.rows.get(str(step)) if step is not None else None
-        if row is None:
-            return
-        if ev == "step_started":
-            row.update(status="running", t=time.monotonic())
-        elif ev in ("step_done", "step_failed"):
-            row.update(status="done" if ev == "step_done" else "FAILED", end=time.monotonic())
-        elif ev == "batch_started":
-            row["batch"] = str(e.get("batch"))
-        elif ev == "batch_done":
-            row["done"] += len(e.get("hosts", [])) - len(e.get("failed_hosts", []))
-        elif ev == "action_result" and not e.get("rollback"):
-            row["failed"] |= {h for h, r in e.get("hosts", {}).items() if not r.get("ok")}
-        elif ev == "check_result":
-            row["gate"] = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
-        elif ev in ("paused", "approval_requested"):
-            row["status"] = "WAITING"
-        elif ev in ("unpaused", "approval_granted"):
-            row["status"] = "running"
-        elif ev == "compensation_done":
-            row["status"] = "undone"
+        elif ev == "step_started":
+            self.times[str(step)] = [time.monotonic(), None]
+        elif ev in ("step_done", "step_failed") and str(step) in self.times:
+            self.times[str(step)][1] = time.monotonic()
 
     def board(self) -> Table:
         table = Table(title=f"elapsed {time.monotonic() - self.t0:.0f}s", title_justify="left", expand=False)
         for col in ("step", "state", "batch", "hosts ok", "failed", "last gate", "time"):
             table.add_column(col, overflow="fold")
-        styles = {
-            "done": "green",
-            "running": "cyan",
-            "FAILED": "bold red",
-            "WAITING": "bold magenta",
-            "undone": "yellow",
-        }
-        for name, r in self.rows.items():
-            took = (r["end"] or time.monotonic()) - r["t"] if r["t"] else None
+        undone = {u.split("[")[0].removeprefix("rollback:") for u in self.state.compensated}
+        for name, st in self.state.steps.items():
+            status = _BOARD_STATUS.get(st.status, st.status)
+            if name in undone:
+                status = "undone"
+            t0, t1 = self.times.get(name, [None, None])
+            took = (t1 or time.monotonic()) - t0 if t0 else None
             table.add_row(
                 name,
-                Text(r["status"], style=styles.get(r["status"], "")),
-                r["batch"],
-                str(r["done"] or ""),
-                ", ".join(sorted(r["failed"])),
-                Text(r["gate"][:70]),
+                Text(status, style=_BOARD_STYLE.get(status, "")),
+                str(st.batch if st.batch is not None else (st.batches_done[-1] if st.batches_done else "")),
+                str(st.hosts_ok or ""),
+                ", ".join(st.failed_hosts),
+                Text(st.last_gate[:70]),
                 f"{took:.0f}s" if took is not None else "",
             )
         return table

@@ -15,8 +15,9 @@ from typing import Any
 
 from golive.errors import Issue
 from golive.inventory import Inventory
+from golive.kinds import kind_of
 from golive.runbook.load import LoadedRunbook
-from golive.runbook.models import AnsibleStep, ApprovalStep, K8sStep, RollbackAction, SshStep, StepBase
+from golive.runbook.models import RollbackAction, StepBase
 from golive.runbook.render import analyse
 
 __all__ = ["check_params", "validate"]
@@ -83,7 +84,7 @@ def validate(
         issues += _rollback(loaded, i, step)
         if inventory is not None:
             issues += _hosts(loaded, i, step, inventory)
-            issues += _env_rules(loaded, i, step, inventory)
+            issues += kind_of(step).validate_env(loaded, i, step, inventory)
     if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
         issues.append(
             Issue(
@@ -109,14 +110,7 @@ def _templates(loaded: LoadedRunbook, index: int, params: dict[str, Any]) -> lis
 
 def _files(loaded: LoadedRunbook, index: int, step: StepBase, root: Path) -> list[Issue]:
     out = []
-    candidates: list[tuple[tuple[str | int, ...], str]] = []
-    if isinstance(step, AnsibleStep):
-        candidates.append((("ansible", "playbook"), step.ansible.playbook))
-    if isinstance(step.rollback, RollbackAction) and step.rollback.ansible:
-        candidates.append((("rollback", "ansible", "playbook"), step.rollback.ansible.playbook))
-    if isinstance(step, K8sStep) and step.k8s.manifest:
-        candidates.append((("k8s", "manifest"), step.k8s.manifest))
-    for sub, rel in candidates:
+    for sub, rel in kind_of(step).files(step):
         if "{" in rel:
             continue
         if not (root / rel).is_file():
@@ -139,7 +133,7 @@ def _files(loaded: LoadedRunbook, index: int, step: StepBase, root: Path) -> lis
 
 
 def _rollback(loaded: LoadedRunbook, index: int, step: StepBase) -> list[Issue]:
-    if step.changes_state and step.rollback is None and not isinstance(step, K8sStep):
+    if kind_of(step).missing_rollback(step):
         return [
             Issue(
                 str(loaded.path),
@@ -153,10 +147,9 @@ def _rollback(loaded: LoadedRunbook, index: int, step: StepBase) -> list[Issue]:
 
 
 def _host_patterns(step: StepBase) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(step, AnsibleStep):
-        yield ("ansible", "hosts"), step.ansible.hosts
-    if isinstance(step, SshStep):
-        yield ("ssh", "hosts"), step.ssh.hosts
+    pattern = kind_of(step).hosts_pattern(step)
+    if pattern is not None:
+        yield (step.kind, "hosts"), pattern
     checks = list(getattr(step, "check", []))
     for field_name, items in (("check", checks), ("verify", list(step.verify))):
         for j, c in enumerate(items):
@@ -182,63 +175,6 @@ def _hosts(loaded: LoadedRunbook, index: int, step: StepBase, inv: Inventory) ->
                     loaded.step_line(index, *sub),
                     f"host pattern {pattern!r} matches no host in env {inv.env!r}",
                     inv.suggest(pattern),
-                )
-            )
-    return out
-
-
-def _env_rules(loaded: LoadedRunbook, index: int, step: StepBase, inv: Inventory) -> list[Issue]:
-    out = []
-    file = str(loaded.path)
-    if isinstance(step, ApprovalStep) and step.approval.approvers < inv.min_approvers:
-        out.append(
-            Issue(
-                file,
-                loaded.step_line(index, "approval"),
-                f"approval asks for {step.approval.approvers} approver(s); env {inv.env!r} requires "
-                f"at least {inv.min_approvers}",
-                f"set approvers: {inv.min_approvers}",
-            )
-        )
-    if isinstance(step, ApprovalStep) and step.approval.exclude_initiator is False and inv.protected:
-        out.append(
-            Issue(
-                file,
-                loaded.step_line(index, "approval"),
-                f"env {inv.env!r} is protected: the initiator may not approve their own run",
-                "remove exclude_initiator: false",
-            )
-        )
-    if isinstance(step, K8sStep):
-        ctx = step.k8s.context
-        clusters = inv.clusters
-        if not clusters:
-            out.append(
-                Issue(
-                    file,
-                    loaded.step_line(index, "k8s"),
-                    f"env {inv.env!r} names no Kubernetes cluster",
-                    f"add golive_clusters: to inventory/{inv.env}/group_vars/all.yml",
-                )
-            )
-        elif ctx is not None and ctx not in clusters and "{" not in ctx:
-            near = difflib.get_close_matches(ctx, list(clusters), n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            out.append(
-                Issue(
-                    file,
-                    loaded.step_line(index, "k8s", "context"),
-                    f"unknown cluster {ctx!r} in env {inv.env!r}",
-                    f"{hint}clusters: {', '.join(clusters)}",
-                )
-            )
-        elif ctx is None and len(clusters) > 1 and "default" not in clusters:
-            out.append(
-                Issue(
-                    file,
-                    loaded.step_line(index, "k8s"),
-                    f"env {inv.env!r} has several clusters and the step names none",
-                    f"set context: to one of {', '.join(clusters)}",
                 )
             )
     return out
