@@ -24,6 +24,8 @@ from paramiko.common import (
 from golive.checks.base import Outcome, Verdict
 from golive.checks.command import probe_command
 from golive.drivers import ssh
+from golive.drivers.ssh import transport
+from golive.engine.services import command_runner
 from golive.inventory import Connection
 
 
@@ -195,7 +197,14 @@ def test_command_probe_judges_rc_and_stdout(fake_host: FakeHost) -> None:
 
     def probe(command: str, rc: int = 0, pattern: str | None = None) -> Verdict:
         return asyncio.run(
-            probe_command(connection=conn, command=command, expect_rc=rc, stdout_regex=pattern, timeout=5)
+            probe_command(
+                run=command_runner(lambda _: conn),
+                host=conn.name,
+                command=command,
+                expect_rc=rc,
+                stdout_regex=pattern,
+                timeout=5,
+            )
         )
 
     assert probe("echo v1", pattern=r"^v1$").outcome is Outcome.PASS
@@ -209,12 +218,15 @@ def test_command_probe_judges_rc_and_stdout(fake_host: FakeHost) -> None:
 def test_command_probe_on_dead_host_fails(fake_host: FakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
     """A host that cannot be reached fails the probe rather than leaving it undecided."""
     waits: list[float] = []
-    monkeypatch.setattr(ssh, "sleep", waits.append)
+    monkeypatch.setattr(transport, "sleep", waits.append)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     conn = dataclasses.replace(fake_host.conn(), port=port)
-    verdict = asyncio.run(probe_command(connection=conn, command="true", expect_rc=0, stdout_regex=None, timeout=2))
+    run = command_runner(lambda _: conn)
+    verdict = asyncio.run(
+        probe_command(run=run, host=conn.name, command="true", expect_rc=0, stdout_regex=None, timeout=2)
+    )
     assert (verdict.outcome, verdict.observed) == (Outcome.FAIL, "unreachable")
     assert "connection refused" in verdict.message
     assert len(waits) == 1  # retried once, without sleeping for real

@@ -11,6 +11,7 @@ import pytest
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from golive.drivers import ssh
+from golive.drivers.ssh import transport
 from golive.errors import PermanentError, TransientError
 from golive.inventory import Connection
 
@@ -29,7 +30,7 @@ def _closed_port() -> int:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waits: list[float] = []
-    monkeypatch.setattr(ssh, "sleep", waits.append)
+    monkeypatch.setattr(transport, "sleep", waits.append)
     return waits
 
 
@@ -95,7 +96,7 @@ def test_transient_faults_then_success(monkeypatch: pytest.MonkeyPatch, sleeps: 
             paramiko.SSHException("Error reading SSH protocol banner"),
         ]
     )
-    monkeypatch.setattr(ssh, "_open", fake)
+    monkeypatch.setattr(transport, "_open", fake)
     client = ssh.connect(_conn(), attempts=4)
     assert client is not None
     assert len(calls) == 4
@@ -105,7 +106,7 @@ def test_transient_faults_then_success(monkeypatch: pytest.MonkeyPatch, sleeps: 
 def test_connect_timeout_is_transient(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
     """A socket timeout on connect is retried and reported as transient."""
     calls, fake = _flaky_open([TimeoutError("timed out")] * 5)
-    monkeypatch.setattr(ssh, "_open", fake)
+    monkeypatch.setattr(transport, "_open", fake)
     with pytest.raises(TransientError, match="timed out"):
         ssh.connect(_conn(), attempts=2)
     assert len(calls) == 2
@@ -124,7 +125,7 @@ def test_permanent_faults_are_not_retried(
 ) -> None:
     """Host key, authentication and other SSH errors fail on the first attempt without waiting."""
     calls, fake = _flaky_open([exc] * 5)
-    monkeypatch.setattr(ssh, "_open", fake)
+    monkeypatch.setattr(transport, "_open", fake)
     with pytest.raises(PermanentError):
         ssh.connect(_conn(), attempts=5)
     assert len(calls) == 1
@@ -134,7 +135,7 @@ def test_permanent_faults_are_not_retried(
 def test_injected_sleep_parameter_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     """A sleep function passed in is used instead of the module's."""
     waits: list[float] = []
-    monkeypatch.setattr(ssh, "sleep", lambda s: pytest.fail("module sleep used"))
+    monkeypatch.setattr(transport, "sleep", lambda s: pytest.fail("module sleep used"))
     with pytest.raises(TransientError):
         ssh.connect(_conn(_closed_port()), timeout=1.0, attempts=2, sleep_fn=waits.append)
     assert len(waits) == 1

@@ -1,14 +1,10 @@
-"""Run shell commands on hosts over SSH with paramiko: key auth, verified host keys, bounded output.
+"""Shell commands on hosts over SSH: output bounded, a host stopping at its first failing command.
 
-Only connecting is retried, and only for faults that say "nobody answered yet" (refused,
-reset, no banner, connect timeout).  A command is never re-run: it may not be idempotent.
-Host keys come from the inventory's known_hosts and an unknown or changed key is refused.
+A command is never re-run: it may not be idempotent (connecting alone is retried, in transport.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import select
 import time
 from collections.abc import Callable
@@ -17,39 +13,17 @@ from dataclasses import dataclass
 
 import paramiko
 import structlog
-from paramiko.ssh_exception import NoValidConnectionsError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
 
 from golive.drivers.base import ActionResult, HostResult
+from golive.drivers.ssh.transport import CONNECT_TIMEOUT, connect, describe
 from golive.errors import PermanentError, TransientError
 from golive.inventory import Connection
 
-__all__ = [
-    "CommandOutput",
-    "HostKeyError",
-    "connect",
-    "exec_on_host",
-    "run_commands",
-    "run_on_host",
-]
+__all__ = ["CommandOutput", "exec_on_host", "run_command", "run_commands", "run_on_host"]
 
 log = structlog.get_logger(__name__)
 
-CONNECT_TIMEOUT = 10.0
 READ_CHUNK = 32768
-# Tests replace this so retries never sleep for real.
-sleep: Callable[[float], None] = time.sleep
-
-
-class HostKeyError(PermanentError):
-    """The host's key is unknown or differs from known_hosts: never connect, never retry."""
 
 
 @dataclass(frozen=True)
@@ -77,136 +51,6 @@ class CommandOutput:
                 f"[stderr]\n{self.stderr}"
             )
         return self.stdout
-
-
-def is_transient_connect_error(exc: BaseException) -> bool:
-    """Whether a failed connect may succeed when tried again."""
-    if isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException | HostKeyError):
-        return False
-    if isinstance(exc, NoValidConnectionsError):
-        return True  # paramiko's wrapper for refused / host unreachable on every address
-    if isinstance(exc, ConnectionRefusedError | ConnectionResetError | TimeoutError):
-        return True
-    if isinstance(exc, paramiko.SSHException):
-        text = str(exc)
-        return "Error reading SSH protocol banner" in text or "Connection reset" in text
-    return isinstance(exc, EOFError)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, NoValidConnectionsError):
-        return (
-            "connection refused"
-            if all(
-                isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == 111 for e in exc.errors.values()
-            )
-            else f"cannot connect: {exc}"
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, TimeoutError):
-        return "connect timed out"
-    return str(exc) or type(exc).__name__
-
-
-def _fingerprint(key: paramiko.PKey) -> str:
-    """The SHA256 fingerprint as ``ssh-keygen -l`` prints it."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "ssh_connect_retry",
-        host=state.args[0].name if state.args else None,
-        attempt=state.attempt_number,
-        error=_describe(exc) if exc else None,
-        wait=round(state.upcoming_sleep, 3),
-    )
-
-
-def _open(conn: Connection, timeout: float) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    try:
-        if conn.known_hosts:
-            client.load_host_keys(conn.known_hosts)
-        else:
-            client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            conn.address,
-            port=conn.port,
-            username=conn.user,
-            key_filename=conn.key_file,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            channel_timeout=timeout,
-        )
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise HostKeyError(
-            f"host key for {conn.name} ({conn.address}:{conn.port}) does not match known_hosts "
-            f"{conn.known_hosts or '~/.ssh/known_hosts'}: got {exc.key.get_name()} {_fingerprint(exc.key)}, "
-            f"expected {_fingerprint(exc.expected_key)}; "
-            "refusing to connect (if the host was rebuilt, replace its known_hosts line)",
-            host=conn.name,
-        ) from None
-    except paramiko.SSHException as exc:
-        client.close()
-        if "not found in known_hosts" in str(exc):
-            raise HostKeyError(
-                f"host key for {conn.name} ({conn.address}:{conn.port}) is not in known_hosts "
-                f"{conn.known_hosts or '~/.ssh/known_hosts'}; refusing to connect to an unknown host",
-                host=conn.name,
-            ) from None
-        raise
-    except BaseException:
-        client.close()
-        raise
-    return client
-
-
-def connect(
-    conn: Connection,
-    *,
-    timeout: float = CONNECT_TIMEOUT,
-    attempts: int = 3,
-    max_delay: float | None = None,
-    sleep_fn: Callable[[float], None] | None = None,
-) -> paramiko.SSHClient:
-    """An authenticated client for ``conn``; transient connect faults are retried with backoff.
-
-    Raises HostKeyError for an unknown or changed host key, TransientError when the host never
-    answered within the attempts, PermanentError for anything else (bad key, auth refused).
-    """
-    budget = max_delay if max_delay is not None else attempts * (timeout + 2.0)
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient_connect_error),
-        stop=stop_after_attempt(max(1, attempts)) | stop_after_delay(budget),
-        wait=wait_exponential(multiplier=0.25, min=0.25, max=4.0),
-        sleep=sleep_fn or (lambda seconds: sleep(seconds)),
-        before_sleep=_log_retry,
-        reraise=True,
-    )
-    try:
-        return retrying(_open, conn, timeout)
-    except HostKeyError:
-        raise
-    except paramiko.AuthenticationException as exc:
-        raise PermanentError(
-            f"{conn.user}@{conn.name}: authentication failed ({exc}); check key {conn.key_file}", host=conn.name
-        ) from None
-    except Exception as exc:
-        if is_transient_connect_error(exc):
-            raise TransientError(
-                f"{conn.name} ({conn.address}:{conn.port}): {_describe(exc)}", host=conn.name
-            ) from None
-        raise PermanentError(f"{conn.name} ({conn.address}:{conn.port}): {_describe(exc)}", host=conn.name) from None
 
 
 class _Capped:
@@ -264,7 +108,7 @@ def _exec(client: paramiko.SSHClient, host: str, command: str, *, timeout: float
     )
 
 
-def exec_on_host(
+def run_command(
     conn: Connection,
     command: str,
     *,
@@ -281,14 +125,17 @@ def exec_on_host(
     try:
         return _exec(client, conn.name, command, timeout=timeout, max_output=max_output)
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        return CommandOutput(host=conn.name, rc=None, error=f"connection lost: {_describe(exc)}", unreachable=True)
+        return CommandOutput(host=conn.name, rc=None, error=f"connection lost: {describe(exc)}", unreachable=True)
     finally:
         client.close()
 
 
+exec_on_host = run_command  # the name checks/command.py imports until the probe is handed run_command
+
+
 def run_on_host(conn: Connection, command: str, timeout: float, max_output: int) -> HostResult:
     """One command on one host as a HostResult (stderr appended under a ``[stderr]`` line)."""
-    return _to_host_result(conn.name, [exec_on_host(conn, command, timeout=timeout, max_output=max_output)], planned=1)
+    return _to_host_result(conn.name, [run_command(conn, command, timeout=timeout, max_output=max_output)], planned=1)
 
 
 def _to_host_result(host: str, outputs: list[CommandOutput], *, planned: int) -> HostResult:
@@ -335,7 +182,7 @@ def _run_host(
                 out = _exec(client, conn.name, command, timeout=timeout, max_output=max(1, budget))
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 out = CommandOutput(
-                    host=conn.name, rc=None, error=f"connection lost: {_describe(exc)}", unreachable=True
+                    host=conn.name, rc=None, error=f"connection lost: {describe(exc)}", unreachable=True
                 )
             outputs.append(out)
             budget -= len(out.stdout) + len(out.stderr)
