@@ -28,6 +28,7 @@ system:
 lint: venv
 	$(BIN)/ruff check src lab tests bench flows
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: venv system lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

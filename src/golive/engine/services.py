@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -11,96 +10,54 @@ from typing import Any
 
 import structlog
 
-from golive.checks.base import Outcome, Verdict
-from golive.drivers.base import ActionResult
-from golive.engine.gates import GateRunner
+from golive.checks.base import Verdict
+from golive.checks.deps import CommandResult, KubeApis, ProbeDeps, RunCommand
+from golive.engine.gates import GateRunner, Probe
 from golive.engine.runner import Services
-from golive.inventory import Inventory
-from golive.runbook.models import CommandCheck, HttpCheck, K8sCheck, PrometheusCheck, TcpCheck
-from golive.runbook.render import HostRef, render, render_shell
+from golive.inventory import Connection, Inventory
+from golive.runbook.render import HostRef
 
-__all__ = ["attach_prefect", "build_services"]
+__all__ = ["attach_prefect", "build_services", "command_runner"]
 
 log = structlog.get_logger(__name__)
 
-PROMETHEUS_TIMEOUT_S = 5.0
+
+def command_runner(connection_of: Callable[[str], Connection]) -> RunCommand:
+    """Command checks' commands, run over SSH on the inventory's hosts."""
+
+    def run(*, host: str, command: str, timeout: float, max_output: int, attempts: int) -> CommandResult:
+        from golive.drivers.ssh import exec_on_host  # paramiko takes ~0.1 s to import; most runs have no command check
+
+        return exec_on_host(connection_of(host), command, timeout=timeout, max_output=max_output, attempts=attempts)
+
+    return run
 
 
-def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s: Any) -> Callable[..., Any]:
+def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s: KubeApis | None) -> Probe:
+    from golive.checks.registry import probe_check  # the probes import httpx; plans and dry runs need none
+
+    deps = ProbeDeps(
+        run_command=command_runner(inventory.connection) if inventory is not None else None,
+        prometheus_url=prometheus_url,
+        kube=k8s,
+    )
+
     async def probe(check: Any, target: HostRef | None, ctx: dict[str, Any]) -> Verdict:
-        host = target.name if target else None
-        if isinstance(check, HttpCheck):
-            from golive.checks.http import make_client, probe_http
-
-            async with make_client() as client:
-                return await probe_http(
-                    url=render(check.http, ctx),
-                    host=host,
-                    method=check.method,
-                    expect_status=check.expect.status,
-                    body_regex=render(check.expect.body, ctx) if check.expect.body else None,
-                    max_latency=check.expect.max_latency,
-                    client=client,
-                    timeout=check.timeout,
-                )
-        if isinstance(check, TcpCheck):
-            from golive.checks.tcp import probe_tcp
-
-            return await probe_tcp(address=render(check.tcp, ctx), host=host, timeout=check.timeout or 2.0)
-        if isinstance(check, CommandCheck):
-            from golive.checks.command import probe_command
-
-            if inventory is None or host is None:
-                raise ValueError("a command check needs hosts from an inventory")
-            return await probe_command(
-                connection=inventory.connection(host),
-                command=render_shell(check.command, ctx),
-                expect_rc=check.expect.rc,
-                stdout_regex=check.expect.stdout,
-                timeout=check.timeout or 30.0,
-            )
-        if isinstance(check, PrometheusCheck):
-            from golive.checks.http import make_client
-            from golive.checks.prometheus import probe_prometheus
-
-            base = check.url or prometheus_url
-            if not base:
-                return Verdict(
-                    Outcome.INCONCLUSIVE,
-                    "prometheus",
-                    check.prometheus,
-                    observed="no Prometheus URL",
-                    limit="golive_prometheus_url in the env or url: on the gate",
-                )
-            b = check.baseline
-            async with make_client() as client:
-                verdict = await probe_prometheus(
-                    base_url=base,
-                    query=render(check.prometheus, ctx),
-                    max=check.max,
-                    min=check.min,
-                    baseline_query=render(b.query, ctx) if b else None,
-                    max_ratio=b.max_ratio if b else None,
-                    max_delta=b.max_delta if b else None,
-                    client=client,
-                    timeout=check.timeout or PROMETHEUS_TIMEOUT_S,
-                )
-            # A per-host query (one naming {{ host }}) reports which host it measured.
-            return dataclasses.replace(verdict, host=host) if host else verdict
-        if isinstance(check, K8sCheck):
-            if k8s is None:
-                return Verdict(
-                    Outcome.INCONCLUSIVE,
-                    "k8s",
-                    check.k8s.deployment,
-                    observed="no Kubernetes driver",
-                    limit="golive_clusters in the env",
-                )
-            result: Verdict = await k8s.probe(check, ctx)
-            return result
-        raise TypeError(f"unknown check {type(check).__name__}")
+        return await probe_check(check, target, ctx, deps)
 
     return probe
+
+
+class Drivers(dict[str, Any]):
+    """The run's drivers by name, each made the first time a step asks for it."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, name: str) -> Any:
+        driver = self[name] = self._make(name)
+        return driver
 
 
 def build_services(
@@ -114,8 +71,6 @@ def build_services(
     k8s: Any = None,
     ask_rollback: Callable[[], bool] | None = None,
 ) -> Services:
-    from golive.drivers.ansible import rolling_playbook, run_playbook
-
     def need_inventory() -> Inventory:
         if inventory is None:
             raise ValueError("this step needs an environment: pass -e ENV")
@@ -127,67 +82,21 @@ def build_services(
         conn = inv.connection(name)
         return HostRef(name=name, address=conn.address)
 
-    def ansible(
-        *,
-        playbook: Path,
-        hosts: list[str],
-        extravars: dict[str, Any],
-        forks: int,
-        timeout: float | None,
-        tags: list[str] | None = None,
-    ) -> ActionResult:
-        return run_playbook(
-            playbook=playbook,
-            inventory=need_inventory().path,
-            hosts=hosts,
-            extravars=extravars,
-            forks=forks,
-            tags=tags,
-            timeout=timeout,
-            on_event=on_ansible_event,
-            cancel=cancel,
-            work_dir=work_dir,
-        )
+    def make_driver(name: str) -> Any:
+        # Built when a step first asks: paramiko and the Ansible driver cost time to import.
+        if name == "ansible":
+            from golive.drivers.ansible import AnsibleDriver
 
-    def ansible_rolling(
-        *,
-        playbook: Path,
-        batches: list[tuple[int, list[str]]],
-        extravars: dict[str, Any],
-        forks: int,
-        tags: list[str] | None = None,
-    ) -> tuple[Any, str]:
-        inv = need_inventory()
-        return rolling_playbook(
-            playbook=playbook,
-            inventory=inv.path,
-            batches=batches,
-            match=inv.match,
-            extravars=extravars,
-            forks=forks,
-            tags=tags,
-            on_event=on_ansible_event,
-            cancel=cancel,
-            work_dir=work_dir,
-        )
-
-    def ssh(*, commands: dict[str, list[str]], timeout: float, max_output: int) -> ActionResult:
-        from golive.drivers.ssh import run_commands  # paramiko takes ~0.1 s to import; most runs have no ssh step
-
-        inv = need_inventory()
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for host, cmds in commands.items():
-            groups.setdefault(tuple(cmds), []).append(host)
-        merged = ActionResult()
-        for cmd_key, hosts in groups.items():
-            part = run_commands(
-                connections=[inv.connection(h) for h in hosts],
-                commands=list(cmd_key),
-                timeout=timeout,
-                max_output=max_output,
+            return AnsibleDriver(
+                inventory=need_inventory().path, work_dir=work_dir, on_event=on_ansible_event, cancel=cancel
             )
-            merged.results.update(part.results)
-        return merged
+        if name == "ssh":
+            from golive.drivers.ssh_driver import SshDriver
+
+            return SshDriver(need_inventory().connection)
+        if name == "k8s" and k8s is not None:
+            return k8s
+        raise KeyError(name)
 
     probe = _probe_factory(inventory, prometheus_url or (inventory.prometheus_url if inventory else None), k8s)
 
@@ -195,14 +104,11 @@ def build_services(
         return GateRunner(probe=probe, should_stop=should_stop, on_verdict=on_verdict)
 
     svc = Services(
-        ansible=ansible,
-        ssh=ssh,
+        drivers=Drivers(make_driver),
         gates=gates,
         host_of=host_of,
         match=lambda p: need_inventory().match(p),
-        k8s=k8s,
         approvers=lambda: inventory.approvers if inventory else None,
-        ansible_rolling=ansible_rolling,
     )
     if task is not None:
         svc.task = task
