@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from golive.drivers.k8s import K8sService, _deadline_exceeded, _rolled_out, _sibling, _strip
+from golive.drivers.k8s import K8sDriver
+from golive.drivers.k8s.api import KubeApi
+from golive.drivers.k8s.objects import sibling, strip
+from golive.drivers.k8s.rollout import deadline_exceeded, rolled_out
 from golive.errors import PermanentError, TransientError
 
 
@@ -33,15 +36,15 @@ class Flaky:
         return "ok"
 
 
-def service(slept: list[float], attempts: int = 4) -> K8sService:
-    return K8sService(inventory=None, sleep=slept.append, attempts=attempts)
+def service(slept: list[float], attempts: int = 4) -> KubeApi:
+    return K8sDriver(inventory=None, sleep=slept.append, attempts=attempts).api
 
 
 def test_retry_after_is_honoured_for_429_and_503() -> None:
     """429 and 503 are retried, waiting what Retry-After says."""
     slept: list[float] = []
     fn = Flaky(api_error(429, retry_after="2"), api_error(503, retry_after="1"))
-    assert service(slept)._call(fn) == "ok"
+    assert service(slept).call(fn) == "ok"
     assert fn.calls == 3
     assert slept == [2.0, 1.0]
 
@@ -51,7 +54,7 @@ def test_retries_are_bounded() -> None:
     slept: list[float] = []
     fn = Flaky(*[api_error(500) for _ in range(10)])
     with pytest.raises(TransientError):
-        service(slept, attempts=3)._call(fn)
+        service(slept, attempts=3).call(fn)
     assert fn.calls == 3
 
 
@@ -60,7 +63,7 @@ def test_forbidden_is_permanent_with_the_server_message() -> None:
     slept: list[float] = []
     fn = Flaky(api_error(403, 'deployments "web" is forbidden'))
     with pytest.raises(PermanentError, match="forbidden"):
-        service(slept)._call(fn)
+        service(slept).call(fn)
     assert fn.calls == 1
     assert slept == []
 
@@ -69,7 +72,7 @@ def test_connection_errors_are_retried() -> None:
     """A refused connection is a transient fault."""
     slept: list[float] = []
     fn = Flaky(ConnectionRefusedError("refused"))
-    assert service(slept)._call(fn) == "ok"
+    assert service(slept).call(fn) == "ok"
     assert len(slept) == 1
 
 
@@ -79,16 +82,16 @@ def dep(**status: Any) -> dict[str, Any]:
 
 def test_rollout_done_needs_every_replica_updated_and_available() -> None:
     """Rolled out means observed generation caught up and updated == available == replicas."""
-    assert _rolled_out(dep(replicas=3, updatedReplicas=3, availableReplicas=3))
-    assert not _rolled_out(dep(replicas=4, updatedReplicas=3, availableReplicas=3))
-    assert not _rolled_out({**dep(replicas=3, updatedReplicas=3, availableReplicas=3), "metadata": {"generation": 3}})
+    assert rolled_out(dep(replicas=3, updatedReplicas=3, availableReplicas=3))
+    assert not rolled_out(dep(replicas=4, updatedReplicas=3, availableReplicas=3))
+    assert not rolled_out({**dep(replicas=3, updatedReplicas=3, availableReplicas=3), "metadata": {"generation": 3}})
 
 
 def test_deadline_counts_only_while_a_template_rollout_is_stuck() -> None:
     """ProgressDeadlineExceeded fails a rollout with unready new pods, not a pure scale."""
     cond = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]
-    assert _deadline_exceeded(dep(replicas=4, updatedReplicas=1, availableReplicas=3, conditions=cond)) == "timed out"
-    assert _deadline_exceeded(dep(replicas=3, updatedReplicas=3, availableReplicas=3, conditions=cond)) is None
+    assert deadline_exceeded(dep(replicas=4, updatedReplicas=1, availableReplicas=3, conditions=cond)) == "timed out"
+    assert deadline_exceeded(dep(replicas=3, updatedReplicas=3, availableReplicas=3, conditions=cond)) is None
 
 
 def test_saved_spec_drops_server_fields() -> None:
@@ -104,7 +107,7 @@ def test_saved_spec_drops_server_fields() -> None:
         "spec": {"replicas": 3},
         "status": {"replicas": 3},
     }
-    assert _strip(obj) == {"metadata": {"name": "web"}, "spec": {"replicas": 3}}
+    assert strip(obj) == {"metadata": {"name": "web"}, "spec": {"replicas": 3}}
 
 
 def test_sibling_gets_new_image_and_its_own_label_in_selector_and_pods() -> None:
@@ -120,7 +123,7 @@ def test_sibling_gets_new_image_and_its_own_label_in_selector_and_pods() -> None
             },
         },
     }
-    canary = _sibling(stable, suffix="-canary", label=("track", "canary"), image="v2", replicas=1)
+    canary = sibling(stable, suffix="-canary", label=("track", "canary"), image="v2", replicas=1)
     assert canary["metadata"]["name"] == "web-canary"
     assert canary["spec"]["selector"]["matchLabels"] == {"app": "web", "track": "canary"}
     assert canary["spec"]["template"]["metadata"]["labels"] == {"app": "web", "track": "canary"}
