@@ -372,3 +372,56 @@ def test_resume_continues_from_first_unfinished_batch_after_reverifying(tmp_path
     assert [c[1] for c in world.calls] == [("app-2", "app-3"), ("app-4", "app-5", "app-6", "app-7", "app-8")]
     assert events(r2, "reverify_started")[0]["step"] == "freeze"
     assert [u.name for u in r2.units][:2] == ["rollback:freeze", "rollback:roll[batch 1]"]
+
+
+def test_a_permanent_compensation_failure_is_not_retried(tmp_path: Path) -> None:
+    """A rollback play that fails for good is tried once: exit 3, one failed attempt, marked permanent."""
+    world = FakeWorld(bad_hosts={"app-1"})
+    r = make_runner(tmp_path, world)
+    r.runbook = r.runbook.model_copy(update={"steps": [s for s in r.runbook.steps if s.id != "preflight"]})
+    r.plan = r.plan.model_copy(update={"steps": [s for s in r.plan.steps if s.id != "preflight"]})
+    original = world.ansible
+
+    def failing_unfreeze(**kw: Any) -> ActionResult:
+        if kw["playbook"].name == "unfreeze.yml":
+            return ActionResult({h: HostResult(h, ok=False, message="boom") for h in kw["hosts"]})
+        return original(**kw)
+
+    r.svc.drivers["ansible"].apply_fn = failing_unfreeze
+    assert r.start() == 3
+    failed = events(r, "compensation_failed")
+    assert len(failed) == 1 and failed[0]["permanent"] is True
+    assert [c[0] for c in world.calls].count("unfreeze.yml") == 0  # failing_unfreeze records nothing itself
+    assert events(r, "rollback_failed")[0]["not_restored"] == ["rollback:freeze"]
+
+
+def test_resume_after_a_crash_during_rollback_goes_on_rolling_back_and_never_forward(tmp_path: Path) -> None:
+    """Killed while undoing batch 1, a resumed run undoes what is left; it never re-applies the release."""
+    world = FakeWorld(bad_hosts={"app-1"})
+    r = make_runner(tmp_path, world)
+    r.runbook = r.runbook.model_copy(update={"steps": [s for s in r.runbook.steps if s.id != "preflight"]})
+    r.plan = r.plan.model_copy(update={"steps": [s for s in r.plan.steps if s.id != "preflight"]})
+
+    class Crash(BaseException):
+        pass
+
+    original = world.ansible
+
+    def crash_on_unfreeze(**kw: Any) -> ActionResult:
+        if kw["playbook"].name == "unfreeze.yml":
+            raise Crash()
+        return original(**kw)
+
+    r.svc.drivers["ansible"].apply_fn = crash_on_unfreeze
+    with pytest.raises(Crash):
+        r.start()
+    state = fold(r.journal)
+    assert state.phase.value == "rolling_back" and state.compensated == ["rollback:roll[batch 1]"]
+    world.calls.clear()
+    r2 = make_runner(tmp_path, world)
+    r2.runbook, r2.plan = r.runbook, r.plan
+    assert r2.resume(state, by="erin") == 1
+    assert [c[0] for c in world.calls] == ["unfreeze.yml"]  # nothing of the release again
+    assert events(r2, "run_resumed")[-1]["from_step"] is None
+    assert events(r2, "rollback_resumed")[0]["units"] == ["rollback:freeze"]
+    assert fold(r.journal).status == "rolled_back"
