@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,7 +76,7 @@ class BatchedKind(Kind):
                     hosts=list(b.hosts),
                     batch=b.index,
                     bake=step.bake,
-                    apply=lambda b=b: apply_batch(b),
+                    apply=functools.partial(apply_batch, b),
                 )
                 for b in todo
             )
