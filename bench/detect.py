@@ -89,6 +89,7 @@ def main() -> int:
                 ANSIBLE_CONFIG=str(labdir / "ansible.cfg"),
                 GOLIVE_RUNS_DIR=str(work / "runs"),
                 GOLIVE_LAB_DIR=str(labdir),
+                GOLIVE_ENV_FILE=str(labdir / "env"),  # golive reads the lab's settings there
             )
             results = {}
             wait_lab_prefect(the_lab)  # a starting Prefect server takes a core for seconds: wait before timing

@@ -64,7 +64,7 @@ def main() -> int:
                 PREFECT_HOME=str(work / "client"),
                 PREFECT_LOGGING_LEVEL="WARNING",
                 GOLIVE_RUNS_DIR=str(work / "runs"),
-                GOLIVE_LAB_DIR=str(work / "no-lab"),  # so no lab's settings are picked up
+                GOLIVE_ENV_FILE=str(work / "no-settings"),  # so no lab's settings are picked up
             )
 
             def golive() -> tuple[float, float, float]:

@@ -98,7 +98,7 @@ def main() -> int:
 
             def golive(version: str, *, prefect: bool) -> tuple[float, float, float]:
                 """Wall time, time to the run_started entry, time from each batch's start to its Ansible result."""
-                env = {**base, "GOLIVE_LAB_DIR": str(labdir)}
+                env = {**base, "GOLIVE_LAB_DIR": str(labdir), "GOLIVE_ENV_FILE": str(labdir / "env")}
                 argv: list[str | Path] = [GOLIVE, "run", runbook, "-i", inv, "-p", f"version={version}"]
                 launched = time.time()
                 elapsed, _ = run_timed([*argv] if prefect else [*argv, "--no-prefect"], env=env)

@@ -6,17 +6,20 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
 if TYPE_CHECKING:
-    from golive_lab.lab import Lab
+    from golive_lab.lab import Lab, LabState
 
 LAB_HOSTS = 10
-# Hosts at 127.0.0.11-20 match inventory/lab; another base lets the tests run beside a
-# lab that is already up on this machine (the inventory/lab test is skipped then).
-LAB_IP_BASE = int(os.environ.get("GOLIVE_TEST_LAB_IP_BASE", "10"))
+# The session lab takes the first free block of loopback addresses, 127.0.0.11-20 (which
+# inventory/lab describes) when free: a lab already up on this machine (the demo's) keeps
+# its own, and the inventory/lab test is skipped. GOLIVE_TEST_LAB_IP_BASE fixes the base.
+LAB_IP_BASE: int | Literal["free"] = (
+    int(os.environ["GOLIVE_TEST_LAB_IP_BASE"]) if os.environ.get("GOLIVE_TEST_LAB_IP_BASE") else "free"
+)
 
 
 def _lab_missing() -> str | None:
@@ -34,9 +37,10 @@ def _lab_missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A running 10-host lab in a temporary dir; GOLIVE_LAB_DIR points at it for the session.
+def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Lab]:
+    """A running 10-host lab in a temporary dir, on addresses and ports no other lab holds.
 
+    GOLIVE_LAB_DIR points at it for the session; the line "test lab: ..." says where it runs.
     Teardown stops every process the lab recorded and fails if one is left.
     """
     from golive_lab import process
@@ -53,6 +57,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         state = the_lab.up(hosts=LAB_HOSTS, ip_base=LAB_IP_BASE, prefect=True)
         pids = state.pids()
+        _say(pytestconfig, _where(state))
         not_serving = the_lab.wait_apps(timeout=60)
         assert not not_serving, f"demo service not answering on {not_serving}"
         yield the_lab
@@ -68,6 +73,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         alive = [pid for pid in pids if process.is_alive(pid)]
         if left or alive:
             pytest.fail(f"lab processes still running after down: {sorted(set(left) | set(alive))}")
+
+
+def _where(state: LabState) -> str:
+    where = f"test lab: hosts {state.hosts[0].ip}..{state.hosts[-1].ip}, Prometheus {state.prometheus.url}"
+    return where + f", kube API {state.kube.url}, Prefect {state.prefect.url}, dir {state.dir}"
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

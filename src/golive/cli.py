@@ -140,45 +140,18 @@ def _render_dry_run(report: Any, *, summary: Console) -> None:
         summary.print(f"server dry-run: {report.accepted} change(s) accepted")
 
 
-def _load_lab_env(root: Path, *, prefect: bool = True) -> None:
-    """Take the lab's settings (GOLIVE_*, and its Prefect server when it answers) unless already set."""
-    lab_dir = Path(os.environ.get("GOLIVE_LAB_DIR") or root / ".golive" / "lab")
-    env_file = lab_dir / "env"
-    if not env_file.is_file():
-        return
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-    for key, value in values.items():
-        if key.startswith("GOLIVE_"):
-            os.environ.setdefault(key, value)
-    url = values.get("PREFECT_API_URL")
-    if not prefect or not url or "PREFECT_API_URL" in os.environ:
-        return
-    import time
-
-    import httpx
-
-    # The lab starts its Prefect server without waiting for it (5-12 s); wait for it here, bounded.
-    deadline = time.monotonic() + 25.0
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url.rstrip("/") + "/health", timeout=1.0).status_code == 200:
-                os.environ["PREFECT_API_URL"] = url
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-
-
 def _prefect_setup(root: Path, use_prefect: bool) -> None:
-    _load_lab_env(root)
-    if not use_prefect:
+    from golive.settings import ENV_FILE_VAR, PREFECT_WAIT_S, apply_settings
+
+    settings = apply_settings(root, prefect=use_prefect)
+    if not use_prefect or "PREFECT_API_URL" in os.environ:
         return
-    if "PREFECT_API_URL" not in os.environ:
-        err.print(
-            "no Prefect server configured (PREFECT_API_URL unset, lab not up): starting a temporary one, "
-            "which takes 7-14 s",
-            style="yellow",
-        )
+    if settings.prefect_unanswered:
+        why = f"the Prefect server in {settings.path} ({settings.prefect_unanswered}) did not answer within "
+        why += f"{PREFECT_WAIT_S:.0f} s"
+    else:
+        why = f"PREFECT_API_URL is not set, in the environment or in ${ENV_FILE_VAR} / .golive/env"
+    err.print(f"no Prefect server to use ({why}): starting a temporary one, which takes 7-14 s", style="yellow")
 
 
 def _interrupt_on_signals() -> None:
@@ -231,10 +204,7 @@ def run(
     from golive.report.live import LiveView
 
     project = Path.cwd() if inventory else _project(runbook.parent)
-    if check:
-        _load_lab_env(project, prefect=False)
-    else:
-        _prefect_setup(project, not no_prefect)
+    _prefect_setup(project, not (no_prefect or check))
     try:
         params = parse_params(param)
         ctx = prepare(runbook, env=env, params=params, inventory_path=inventory)
@@ -518,6 +488,7 @@ def _mount_plugins(word: str | None) -> None:
     import (the lab takes ~0.5 s) and ``golive run`` should not pay for it.
     """
     own = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    own |= {g.name or "" for g in app.registered_groups}
     if word in own:
         return
     from importlib.metadata import entry_points

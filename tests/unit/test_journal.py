@@ -114,7 +114,7 @@ def cli(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     steps = [{"id": "first", "notify": "first step"}, {"id": "second", "notify": "second step"}]
     runbook.write_text(yaml.safe_dump({"name": "journal-cli", "steps": steps}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GOLIVE_"))}
-    env.update(GOLIVE_RUNS_DIR=str(tmp_path / "runs"), GOLIVE_LAB_DIR=str(tmp_path / "no-lab"), CI="true")
+    env.update(GOLIVE_RUNS_DIR=str(tmp_path / "runs"), GOLIVE_ENV_FILE=str(tmp_path / "no-settings"), CI="true")
     return runbook, env
 
 

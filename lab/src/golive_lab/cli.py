@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from golive_lab.lab import Lab, LabError, LabStatus
+from golive_lab.lab import Lab, LabError, LabStatus, MissingTool
 
 app = typer.Typer(
     help="Run the lab: sshd hosts, Prometheus, a Kubernetes API emulator and a Prefect "
@@ -62,30 +62,51 @@ def render_status(status: LabStatus) -> None:
         console.print(f"[yellow]fault:[/yellow] {fault}")
 
 
+def _ip_base(text: str | None) -> int | Literal["free"] | None:
+    if text is None:
+        return None
+    if text == "free":
+        return "free"
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a number or 'free': {text!r}") from None
+
+
 @app.command()
 def up(
     hosts: Annotated[int | None, typer.Option("--hosts", help="Number of hosts [default: 10]")] = None,
     lab_dir: DirOption = None,
     prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Start a Prefect server")] = True,
     traffic: Annotated[bool, typer.Option("--traffic/--no-traffic", help="Send demo traffic")] = True,
-    ip_base: Annotated[int | None, typer.Option("--ip-base", help="Hosts at 127.0.0.(BASE+i) [default: 10]")] = None,
+    ip_base: Annotated[
+        str | None,
+        typer.Option("--ip-base", help="Hosts at 127.0.0.(BASE+i), or 'free': the first free BASE [default: 10]"),
+    ] = None,
     seed: Annotated[
         bool, typer.Option("--seed/--no-seed", help="Create namespace demo with Deployment demo-api at v1")
     ] = True,
 ) -> None:
-    """Start the lab (or whatever of it is not running) and wait until it answers."""
+    """Start the lab (or whatever of it is not running) and return once every part answers."""
     lab = _lab(lab_dir)
     try:
         with console.status("starting the lab"):
-            state = lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=ip_base)
+            state = lab.up(hosts=hosts, prefect=prefect, traffic=traffic, ip_base=_ip_base(ip_base))
             if seed and state.kube.url and state.kube.kubeconfig:
                 from golive_lab.kube_seed import seed_demo_api
 
                 seed_demo_api(Path(state.kube.kubeconfig))
+    except MissingTool as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except (LabError, OSError) as exc:
         raise _fail(exc) from exc
     render_status(lab.status())
     console.print(f"environment: [bold]set -a; . {lab.dir / 'env'}; set +a[/bold]")
+    if state.settings_file:
+        console.print(f"golive reads this lab's settings from {state.settings_file}")
+    else:
+        console.print(f"for golive: [bold]export GOLIVE_ENV_FILE={lab.dir / 'env'}[/bold]")
 
 
 @app.command()

@@ -10,124 +10,53 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import structlog
-from pydantic import BaseModel, Field
 
+from golive_lab import addresses, envfiles, prefect_server, process, prometheus
 from golive_lab import hosts as lab_hosts
-from golive_lab import prefect_server, process, prometheus
+from golive_lab.errors import LabError, MissingTool
+from golive_lab.state import (
+    STATE_FILE,
+    ComponentStatus,
+    HostState,
+    KubeState,
+    LabState,
+    LabStatus,
+    Proc,
+    ServiceState,
+    default_lab_dir,
+    load_state,
+)
+
+__all__ = [
+    "Lab",
+    "LabError",
+    "LabState",
+    "LabStatus",
+    "MissingTool",
+    "emulator_available",
+    "load_state",
+    "read_env",
+]
 
 log = structlog.get_logger(__name__)
 
-STATE_FILE = "lab.json"
 DEFAULT_HOSTS = 10
 PREFERRED_PORTS = {"prometheus": 9090, "kube": 6443, "prefect": 4200}
 EMULATOR_MODULE = "golive_lab.kube_emulator"
 
 
-class LabError(RuntimeError):
-    """The lab cannot do what was asked; the message says why."""
-
-
-class Proc(BaseModel):
-    pid: int | None = None
-    started: int | None = Field(default=None, description="kernel start time, guards against PID reuse")
-
-    def alive(self) -> bool:
-        return process.is_alive(self.pid, self.started)
-
-
-class HostState(Proc):
-    name: str
-    ip: str
-    port: int = lab_hosts.SSH_PORT
-    groups: list[str]
-
-    def spec(self) -> lab_hosts.HostSpec:
-        return lab_hosts.HostSpec(name=self.name, ip=self.ip, port=self.port, groups=tuple(self.groups))
-
-
-class ServiceState(Proc):
-    url: str | None = None
-    port: int | None = None
-
-
-class KubeState(ServiceState):
-    kubeconfig: str | None = None
-    skipped: str | None = None
-
-
-class LabState(BaseModel):
-    """Contents of ``<labdir>/lab.json``."""
-
-    dir: str
-    hosts: list[HostState]
-    prometheus: ServiceState = ServiceState()
-    kube: KubeState = KubeState()
-    prefect: ServiceState = ServiceState()
-    traffic: Proc = Proc()
-    inventory: str = ""
-    known_hosts: str = ""
-    ssh_key: str = ""
-    env_file: str = ""
-    faults: list[dict[str, object]] = []
-
-    def host(self, name: str) -> HostState:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise LabError(f"no host {name!r} in the lab; hosts: {', '.join(h.name for h in self.hosts)}")
-
-    def pids(self) -> list[int]:
-        """Every PID the lab recorded, for checks that they are all gone after ``down``."""
-        procs: list[Proc] = [*self.hosts, self.prometheus, self.kube, self.prefect, self.traffic]
-        return [p.pid for p in procs if p.pid]
-
-
-class ComponentStatus(BaseModel):
-    name: str
-    kind: str
-    pid: int | None
-    running: bool
-    ready: bool
-    url: str | None = None
-    detail: str = ""
-
-
-class LabStatus(BaseModel):
-    dir: str
-    up: bool
-    components: list[ComponentStatus]
-    faults: list[dict[str, object]] = []
-
-
-def default_lab_dir() -> Path:
-    """``$GOLIVE_LAB_DIR`` or ``<cwd>/.golive/lab``."""
-    env = os.environ.get("GOLIVE_LAB_DIR")
-    return Path(env).resolve() if env else (Path.cwd() / ".golive" / "lab").resolve()
-
-
-def load_state(lab_dir: Path | str | None = None) -> LabState | None:
-    """The recorded state of the lab in ``lab_dir``, or None when no lab was brought up there."""
-    path = Path(lab_dir or default_lab_dir()) / STATE_FILE
-    if not path.exists():
-        return None
-    return LabState.model_validate_json(path.read_text())
-
-
 def read_env(lab_dir: Path | str | None = None) -> dict[str, str]:
     """The KEY=VALUE pairs of ``<labdir>/env`` (PREFECT_API_URL, KUBECONFIG, GOLIVE_LAB_DIR, ...)."""
-    path = Path(lab_dir or default_lab_dir()) / "env"
-    if not path.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+    return envfiles.read_env(Path(lab_dir or default_lab_dir()))
 
 
 def emulator_available() -> bool:
@@ -137,30 +66,39 @@ def emulator_available() -> bool:
         return False
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _pick_port(preferred: int) -> int:
-    if _port_free(preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _http_ok(url: str, *, timeout: float = 0.5) -> bool:
     try:
         return httpx.get(url, timeout=timeout).status_code < 400
     except httpx.HTTPError:
         return False
+
+
+def _port_for(service: ServiceState, name: str) -> int:
+    """The port a stopped service starts on: the one it had if still free, else the preferred or any free one."""
+    if service.port and addresses.bindable("127.0.0.1", service.port):
+        return service.port
+    return addresses.pick_port(PREFERRED_PORTS[name])
+
+
+def _apps_pending(hosts: list[HostState], *, timeout: float) -> list[str]:
+    """Wait until each host's demo service answers /version; return the names that did not in ``timeout``."""
+    pending = {h.name: h.ip for h in hosts}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, ip in list(pending.items()):
+            if _http_ok(f"http://{ip}:{lab_hosts.APP_PORT}/version", timeout=0.5):
+                del pending[name]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    return sorted(pending)
+
+
+def _check_tools() -> None:
+    """Refuse before anything starts when a program the lab runs is missing."""
+    if not Path(lab_hosts.SSHD).exists() or shutil.which("unshare") is None:
+        raise MissingTool(f"{lab_hosts.SSHD} or unshare is missing; run scripts/install-system.sh")
+    prometheus.find_binary()
 
 
 class Lab:
@@ -198,23 +136,66 @@ class Lab:
         hosts: int | None = None,
         prefect: bool = True,
         traffic: bool = True,
-        ip_base: int | None = None,
+        ip_base: int | Literal["free"] | None = None,
         timeout: float = 20.0,
+        app_timeout: float = 60.0,
+        prefect_timeout: float = 90.0,
     ) -> LabState:
-        """Start whatever of the lab is not running and wait until hosts, Prometheus and the API answer.
+        """Start whatever of the lab is not running; return once every part answers.
 
-        The Prefect server is started but not waited for (it needs 5-12 s); see :meth:`status`.
-        ``ip_base`` moves the hosts to 127.0.0.(ip_base+i), so a second lab can run beside one.
-        Host count and ``ip_base`` default to those of the recorded lab, else 10 and 10.
+        Waited for, each bounded: sshd and the demo service on every host, Prometheus, the API
+        emulator and the Prefect server (5-12 s to start). A part that does not answer raises
+        :class:`LabError` naming its log; a missing program raises :class:`MissingTool` before
+        anything starts. Hosts live at 127.0.0.(ip_base+i): ``None`` keeps the recorded lab's
+        base, else 10; ``"free"`` takes the first base whose addresses are free, 10 first.
         """
+        _check_tools()
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Under the machine-wide lock until every port is bound: another lab starting now
+        # would otherwise see the same addresses and ports free.
+        with addresses.claim():
+            state = self._plan(hosts=hosts, ip_base=ip_base)
+            try:
+                self._start_missing(state, prefect=prefect, traffic=traffic)
+            finally:
+                self.save(state)
+            self._wait_ready(state, timeout=timeout)
+            self._wait_prefect(state, timeout=prefect_timeout)
+        self._wait_apps(state, timeout=app_timeout)
+        self._write_env(state)
+        self.save(state)
+        log.info(
+            "lab_up",
+            dir=str(self.dir),
+            hosts=len(state.hosts),
+            addresses=f"{state.hosts[0].ip}..{state.hosts[-1].ip}",
+            prometheus=state.prometheus.url,
+            kube=state.kube.url,
+            prefect=state.prefect.url,
+            pids=len(state.pids()),
+        )
+        return state
+
+    def _plan(self, *, hosts: int | None, ip_base: int | Literal["free"] | None) -> LabState:
+        """The lab to run: the recorded one, or a new one on addresses nothing else holds."""
         state = self.load()
         count = hosts if hosts is not None else (len(state.hosts) if state else DEFAULT_HOSTS)
-        if ip_base is None:
-            ip_base = int(state.hosts[0].ip.rsplit(".", 1)[1]) - 1 if state and state.hosts else 10
-        specs = lab_hosts.plan_hosts(count, ip_base=ip_base)
+        running = state is not None and any(h.alive() for h in state.hosts)
+        recorded = int(state.hosts[0].ip.rsplit(".", 1)[1]) - 1 if state and state.hosts else None
+        if isinstance(ip_base, int):
+            base = ip_base
+        elif recorded is not None and (running or ip_base is None):
+            base = recorded
+        elif ip_base is None:
+            base = addresses.DEFAULT_IP_BASE
+        else:
+            found = addresses.free_ip_base(count, prefer=recorded or addresses.DEFAULT_IP_BASE)
+            if found is None:
+                raise LabError(f"no {count} free loopback addresses in 127.0.0.11-254 (ports 2222 and 8080)")
+            base = found
+        specs = lab_hosts.plan_hosts(count, ip_base=base)
         if state is not None and [h.ip for h in state.hosts] != [s.ip for s in specs]:
-            if any(h.alive() for h in state.hosts):
+            if running:
                 raise LabError(
                     f"the lab in {self.dir} runs {len(state.hosts)} other hosts "
                     f"({state.hosts[0].ip}..{state.hosts[-1].ip}); run `golive lab down` first"
@@ -227,23 +208,17 @@ class Lab:
                 hosts=[HostState(name=s.name, ip=s.ip, port=s.port, groups=list(s.groups)) for s in specs],
             )
         self._write_files(state, specs)
-        try:
-            self._start_missing(state, prefect=prefect, traffic=traffic)
-        finally:
-            self.save(state)
-        self._wait_ready(state, timeout=timeout)
-        self._write_env(state)
-        self.save(state)
-        log.info("lab_up", dir=str(self.dir), hosts=len(state.hosts), pids=len(state.pids()))
         return state
 
     @staticmethod
     def _check_addresses_free(specs: list[lab_hosts.HostSpec]) -> None:
-        taken = [s.ip for s in specs if lab_hosts.ssh_answers(s.ip, s.port, timeout=0.2)]
+        taken = addresses.taken_addresses(specs)
         if taken:
+            free = addresses.free_ip_base(len(specs))
+            hint = f"; or put this one on free addresses: --ip-base {free}" if free is not None else ""
             raise LabError(
-                f"an SSH server already answers on {', '.join(taken)} port {specs[0].port}: "
-                "another lab is running (golive lab down --dir <its dir>)"
+                f"an SSH server already answers on {', '.join(taken)} port {specs[0].port} (or port "
+                f"{lab_hosts.APP_PORT} is taken): another lab is running (golive lab down --dir <its dir>){hint}"
             )
 
     def _write_files(self, state: LabState, specs: list[lab_hosts.HostSpec]) -> None:
@@ -263,7 +238,7 @@ class Lab:
     def _start_missing(self, state: LabState, *, prefect: bool, traffic: bool) -> None:
         prom = state.prometheus
         if not prom.alive():
-            prom.port = prom.port or _pick_port(PREFERRED_PORTS["prometheus"])
+            prom.port = _port_for(prom, "prometheus")
             prom.url = f"http://127.0.0.1:{prom.port}"
             prom.pid, prom.started = prometheus.start(self.dir, port=prom.port)
         # Prometheus and the emulator first: they take longest to become ready.
@@ -273,7 +248,7 @@ class Lab:
                 host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
         if prefect and not state.prefect.alive():
             pre = state.prefect
-            pre.port = pre.port or _pick_port(PREFERRED_PORTS["prefect"])
+            pre.port = _port_for(pre, "prefect")
             pre.url = prefect_server.api_url(pre.port)
             pre.pid, pre.started = prefect_server.start(self.dir, port=pre.port)
         if traffic and not state.traffic.alive():
@@ -289,7 +264,7 @@ class Lab:
             log.warning("kube_emulator_skipped", reason=kube.skipped)
             return
         kube.skipped = None
-        kube.port = kube.port or _pick_port(PREFERRED_PORTS["kube"])
+        kube.port = _port_for(kube, "kube")
         kube.url = f"http://127.0.0.1:{kube.port}"
         argv = [
             sys.executable,
@@ -335,6 +310,30 @@ class Lab:
             return False
         return _http_ok(f"{kube.url}/healthz") or _http_ok(f"{kube.url}/version")
 
+    def _wait_prefect(self, state: LabState, *, timeout: float) -> None:
+        pre = state.prefect
+        if not pre.pid or not pre.url:
+            return
+        deadline = time.monotonic() + timeout
+        while not prefect_server.is_healthy(pre.url, timeout=1.0):
+            if not pre.alive():
+                raise LabError(f"the Prefect server exited; see {self.dir}/prefect/server.log")
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"the Prefect server did not answer within {timeout:.0f}s; see {self.dir}/prefect/server.log"
+                )
+            time.sleep(0.2)
+
+    def _wait_apps(self, state: LabState, *, timeout: float) -> None:
+        # A host whose service was stopped on purpose (a fault) is not waited for.
+        faulted = {fault.get("host") for fault in state.faults}
+        missing = _apps_pending([h for h in state.hosts if h.name not in faulted], timeout=timeout)
+        if missing:
+            raise LabError(
+                f"the demo service did not answer /version within {timeout:.0f}s on: {', '.join(missing)}; "
+                f"see {self.dir}/hosts/<name>/srv/demo/app.log"
+            )
+
     def _write_env(self, state: LabState) -> None:
         env = {
             "GOLIVE_LAB_DIR": str(self.dir),
@@ -343,11 +342,13 @@ class Lab:
             "GOLIVE_KUBE_URL": state.kube.url or "",
             "ANSIBLE_CONFIG": str(self.dir / "ansible.cfg"),
         }
-        if state.prefect.pid and state.prefect.url:
+        if state.prefect.pid and state.prefect.url and state.prefect.alive():
             env["PREFECT_API_URL"] = state.prefect.url
-        path = self.dir / "env"
-        path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-        state.env_file = str(path)
+        state.env_file = str(envfiles.write_env(self.dir, env))
+        settings = envfiles.golive_settings_file(self.dir)
+        if settings is not None:
+            envfiles.publish(settings, env)
+            state.settings_file = str(settings)
 
     # -- status ------------------------------------------------------------------------
     def status(self) -> LabStatus:
@@ -423,16 +424,7 @@ class Lab:
 
     def wait_apps(self, *, timeout: float = 30.0) -> list[str]:
         """Wait until every host's demo service answers /version; return the hosts that did not."""
-        state = self.require()
-        pending = {h.name: h.ip for h in state.hosts}
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            for name, ip in list(pending.items()):
-                if _http_ok(f"http://{ip}:{lab_hosts.APP_PORT}/version", timeout=0.5):
-                    del pending[name]
-            if pending:
-                time.sleep(0.1)
-        return sorted(pending)
+        return _apps_pending(self.require().hosts, timeout=timeout)
 
     def wait_prefect(self, *, timeout: float = 40.0) -> bool:
         """Wait until the lab's Prefect server answers /api/health."""
@@ -459,6 +451,8 @@ class Lab:
         if left:
             log.error("lab_down_incomplete", pids=left)
             return left
+        if state.settings_file:
+            envfiles.withdraw(Path(state.settings_file), self.dir)
         self.state_path.unlink(missing_ok=True)
         log.info("lab_down", dir=str(self.dir), stopped=len(procs))
         return []

@@ -20,6 +20,7 @@ import structlog
 import yaml
 
 from golive_lab import process
+from golive_lab.errors import MissingTool
 from golive_lab.hosts import APP_PORT, HostSpec
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TOOLS_SUBPATH = Path("prometheus/usr/bin/prometheus")
 
 
-class PrometheusNotFound(RuntimeError):
+class PrometheusNotFound(MissingTool):
     """No Prometheus binary: run ``scripts/install-system.sh`` (``make install``)."""
 
 
