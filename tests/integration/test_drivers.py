@@ -23,8 +23,9 @@ from golive.checks.tcp import probe_tcp
 from golive.drivers.ansible import run_playbook
 from golive.drivers.base import ActionResult
 from golive.drivers.ssh import run_commands
+from golive.engine.services import command_runner
 from golive.errors import PermanentError, TransientError
-from golive.inventory import Connection, Inventory, load_inventory
+from golive.inventory import Inventory, load_inventory
 from golive_lab.lab import Lab, LabState
 
 pytestmark = pytest.mark.lab
@@ -252,13 +253,13 @@ def test_tcp_probe(st: LabState, names: list[str]) -> None:
 
 def test_command_probe(inv: Inventory, names: list[str]) -> None:
     """A command probe checks rc and stdout on the host itself."""
-    conn: Connection = inv.connection(names[0])
+    run, host = command_runner(inv.connection), names[0]
     ok = asyncio.run(
-        probe_command(connection=conn, command="cat /srv/demo/current", expect_rc=0, stdout_regex=r"^v1", timeout=10)
+        probe_command(run=run, host=host, command="cat /srv/demo/current", expect_rc=0, stdout_regex=r"^v1", timeout=10)
     )
     bad = asyncio.run(
         probe_command(
-            connection=conn, command="test -e /srv/demo/nothing-here", expect_rc=0, stdout_regex=None, timeout=10
+            run=run, host=host, command="test -e /srv/demo/nothing-here", expect_rc=0, stdout_regex=None, timeout=10
         )
     )
     assert ok.outcome is Outcome.PASS, ok.summary()

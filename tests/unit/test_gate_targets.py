@@ -7,7 +7,7 @@ from typing import Any
 from golive.checks.base import Outcome, Verdict
 from golive.engine.gates import GateRunner
 from golive.runbook.models import PrometheusCheck
-from golive.runbook.render import HostRef, render
+from golive.runbook.render import HostRef, names_variable, render
 
 HOSTS = [HostRef("app-1", "127.0.0.11"), HostRef("app-2", "127.0.0.12")]
 
@@ -51,3 +51,13 @@ def test_a_query_without_host_is_measured_once_for_the_whole_batch() -> None:
     """A fleet-wide query is one measurement however many hosts the batch has."""
     check = PrometheusCheck.model_validate({"prometheus": 'sum(up{version="{{ params.version }}"})', "min": 1})
     assert _measure(check) == ['sum(up{version="v2"})']
+
+
+def test_a_query_names_host_only_when_it_uses_the_variable() -> None:
+    """Render's own parser tells a per-host query from text that merely contains the word, or a broken template."""
+    assert names_variable('up{instance="{{ host }}:8080"}', "host")
+    assert names_variable("{{ host.name }}", "host")
+    assert not names_variable('sum(up{job="host"})', "host")
+    assert not names_variable("{{ params.host }}", "host")
+    assert not names_variable("{% for host in hosts %}{{ host }}{% endfor %}", "host")
+    assert not names_variable("{{ host ", "host")

@@ -12,13 +12,18 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 import structlog
 
 from golive.checks.base import Outcome, Verdict
+from golive.checks.deps import ProbeDeps
+from golive.runbook.limits import http_limit
+from golive.runbook.models import HttpCheck
+from golive.runbook.render import HostRef, render
 
-__all__ = ["make_client", "probe_http", "probe_many", "request_timeout"]
+__all__ = ["make_client", "probe_http", "probe_http_check", "probe_many", "request_timeout"]
 
 log = structlog.get_logger(__name__)
 
@@ -52,12 +57,6 @@ def request_timeout(max_latency: float, timeout: float | None = None) -> float:
 
 def _fmt_s(seconds: float) -> str:
     return f"{seconds:g}s"
-
-
-def _limit_text(expected: list[int], body_regex: str | None, max_latency: float) -> str:
-    status = "status " + "|".join(str(s) for s in expected)
-    body = f", body ~ /{body_regex}/" if body_regex else ""
-    return f"{status}{body}, latency <= {_fmt_s(max_latency)}"
 
 
 def describe_http_error(exc: httpx.HTTPError, timeout: float) -> str:
@@ -98,7 +97,7 @@ async def probe_http(
 ) -> Verdict:
     """Send one request to ``url`` and judge the answer."""
     expected = [expect_status] if isinstance(expect_status, int) else list(expect_status)
-    limit = _limit_text(expected, body_regex, max_latency)
+    limit = http_limit(status=expected, body=body_regex, max_latency=max_latency)
     wait = request_timeout(max_latency, timeout)
 
     def verdict(outcome: Outcome, observed: str, value: float | None = None, message: str = "") -> Verdict:
@@ -130,6 +129,21 @@ async def probe_http(
     if latency > max_latency:
         return verdict(Outcome.FAIL, observed, latency, f"slower than {_fmt_s(max_latency)}")
     return verdict(Outcome.PASS, observed, latency)
+
+
+async def probe_http_check(check: HttpCheck, target: HostRef | None, ctx: dict[str, Any], deps: ProbeDeps) -> Verdict:
+    """One measurement of an ``http:`` check, its URL and body pattern rendered for ``target``."""
+    async with make_client() as client:
+        return await probe_http(
+            url=render(check.http, ctx),
+            host=target.name if target else None,
+            method=check.method,
+            expect_status=check.expect.status,
+            body_regex=render(check.expect.body, ctx) if check.expect.body else None,
+            max_latency=check.expect.max_latency,
+            client=client,
+            timeout=check.timeout,
+        )
 
 
 async def probe_many(

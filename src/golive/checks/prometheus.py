@@ -6,20 +6,35 @@ rather than guess.  Every series a query returns is judged; the worst one is rep
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
 
 from golive.checks.base import Outcome, Verdict
+from golive.checks.deps import ProbeDeps
+from golive.checks.http import make_client
 from golive.errors import DriverError, PermanentError, TransientError
+from golive.runbook.limits import number, prometheus_limit
+from golive.runbook.models import PrometheusCheck
+from golive.runbook.render import HostRef, render
 
-__all__ = ["Series", "probe_prometheus", "query_prometheus", "query_series"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Series",
+    "probe_prometheus",
+    "probe_prometheus_check",
+    "query_prometheus",
+    "query_series",
+]
 
 log = structlog.get_logger(__name__)
 
 MAX_ERROR_TEXT = 300
+DEFAULT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +47,6 @@ class Series:
             return ""
         inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
         return "{" + inner + "}"
-
-
-def _num(v: float) -> str:
-    return f"{v:.6g}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -54,7 +65,9 @@ def _error_text(response: httpx.Response) -> str:
     return text[:MAX_ERROR_TEXT]
 
 
-async def query_series(*, base_url: str, query: str, client: httpx.AsyncClient, timeout: float = 5.0) -> list[Series]:
+async def query_series(
+    *, base_url: str, query: str, client: httpx.AsyncClient, timeout: float = DEFAULT_TIMEOUT
+) -> list[Series]:
     """Every series of an instant query with a numeric value; NaN samples are left out.
 
     Raises TransientError on connection errors and 5xx, PermanentError on a query Prometheus
@@ -90,7 +103,7 @@ async def query_series(*, base_url: str, query: str, client: httpx.AsyncClient, 
 
 
 async def query_prometheus(
-    *, base_url: str, query: str, client: httpx.AsyncClient, timeout: float = 5.0
+    *, base_url: str, query: str, client: httpx.AsyncClient, timeout: float = DEFAULT_TIMEOUT
 ) -> float | None:
     """The single value of an instant query, or None when it has no data (empty or NaN).
 
@@ -106,19 +119,6 @@ async def query_prometheus(
     return series[0].value
 
 
-def _limit_text(*, max_: float | None, min_: float | None, max_ratio: float | None, max_delta: float | None) -> str:
-    parts = []
-    if max_ is not None:
-        parts.append(f"<= {_num(max_)}")
-    if min_ is not None:
-        parts.append(f">= {_num(min_)}")
-    if max_ratio is not None:
-        parts.append(f"<= baseline x {_num(max_ratio)}")
-    if max_delta is not None:
-        parts.append(f"<= baseline + {_num(max_delta)}")
-    return ", ".join(parts) or "any value"
-
-
 def _violations(
     value: float,
     *,
@@ -130,13 +130,13 @@ def _violations(
 ) -> list[str]:
     bad = []
     if max_ is not None and value > max_:
-        bad.append(f"{_num(value)} > max {_num(max_)}")
+        bad.append(f"{number(value)} > max {number(max_)}")
     if min_ is not None and value < min_:
-        bad.append(f"{_num(value)} < min {_num(min_)}")
+        bad.append(f"{number(value)} < min {number(min_)}")
     if baseline is not None and max_ratio is not None and value > baseline * max_ratio:
-        bad.append(f"{_num(value)} > baseline {_num(baseline)} x {_num(max_ratio)}")
+        bad.append(f"{number(value)} > baseline {number(baseline)} x {number(max_ratio)}")
     if baseline is not None and max_delta is not None and value - baseline > max_delta:
-        bad.append(f"{_num(value)} > baseline {_num(baseline)} + {_num(max_delta)}")
+        bad.append(f"{number(value)} > baseline {number(baseline)} + {number(max_delta)}")
     return bad
 
 
@@ -150,11 +150,11 @@ async def probe_prometheus(
     max_ratio: float | None,
     max_delta: float | None,
     client: httpx.AsyncClient,
-    timeout: float = 5.0,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Verdict:
     """Query once (and the baseline once); FAIL when any series breaks a limit."""
     max_, min_ = max, min
-    limit = _limit_text(max_=max_, min_=min_, max_ratio=max_ratio, max_delta=max_delta)
+    limit = prometheus_limit(max=max_, min=min_, max_ratio=max_ratio, max_delta=max_delta)
 
     def verdict(outcome: Outcome, observed: str, value: float | None = None, message: str = "") -> Verdict:
         return Verdict(
@@ -186,7 +186,7 @@ async def probe_prometheus(
     rules = {"max_": max_, "min_": min_, "baseline": baseline, "max_ratio": max_ratio, "max_delta": max_delta}
     judged = [(s, _violations(s.value, **rules)) for s in series]
     failing = [(s, v) for s, v in judged if v]
-    base_text = f" (baseline {_num(baseline)})" if baseline is not None else ""
+    base_text = f" (baseline {number(baseline)})" if baseline is not None else ""
     if failing:
         # Report the series furthest past its limit: highest for upper bounds, lowest for a min.
         uppers = [(s, v) for s, v in failing if not all(" < min " in x for x in v)]
@@ -195,14 +195,44 @@ async def probe_prometheus(
         )
         where = f" on {worst.where()}" if worst.where() else ""
         extra = f"; {len(failing)} of {len(series)} series fail" if len(series) > 1 else ""
-        return verdict(Outcome.FAIL, f"{_num(worst.value)}{where}{base_text}", worst.value, "; ".join(why) + extra)
+        return verdict(Outcome.FAIL, f"{number(worst.value)}{where}{base_text}", worst.value, "; ".join(why) + extra)
     # Show the series nearest its limit: the highest one unless only a minimum applies.
     only_min = max_ is None and baseline is None
     ordered = sorted(series, key=lambda s: s.value)
     top = ordered[0] if only_min else ordered[-1]
     shown = (
-        _num(top.value)
+        number(top.value)
         if len(series) == 1
-        else f"{'min' if only_min else 'max'} {_num(top.value)} over {len(series)} series"
+        else f"{'min' if only_min else 'max'} {number(top.value)} over {len(series)} series"
     )
     return verdict(Outcome.PASS, f"{shown}{base_text}", top.value)
+
+
+async def probe_prometheus_check(
+    check: PrometheusCheck, target: HostRef | None, ctx: dict[str, Any], deps: ProbeDeps
+) -> Verdict:
+    """One measurement of a ``prometheus:`` check against its own ``url:`` or the environment's Prometheus."""
+    base = check.url or deps.prometheus_url
+    if not base:
+        return Verdict(
+            Outcome.INCONCLUSIVE,
+            "prometheus",
+            check.prometheus,
+            observed="no Prometheus URL",
+            limit="golive_prometheus_url in the env or url: on the gate",
+        )
+    b = check.baseline
+    async with make_client() as client:
+        verdict = await probe_prometheus(
+            base_url=base,
+            query=render(check.prometheus, ctx),
+            max=check.max,
+            min=check.min,
+            baseline_query=render(b.query, ctx) if b else None,
+            max_ratio=b.max_ratio if b else None,
+            max_delta=b.max_delta if b else None,
+            client=client,
+            timeout=check.timeout or DEFAULT_TIMEOUT,
+        )
+    # A per-host query (one naming {{ host }}) reports which host it measured.
+    return dataclasses.replace(verdict, host=target.name) if target else verdict

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from golive.checks.base import Outcome, Verdict
+from golive.checks.deps import ProbeDeps
+from golive.runbook.limits import DEFAULT_TCP_TIMEOUT, tcp_limit
+from golive.runbook.models import TcpCheck
+from golive.runbook.render import HostRef, render
 
-__all__ = ["parse_address", "probe_tcp"]
+__all__ = ["parse_address", "probe_tcp", "probe_tcp_check"]
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -19,9 +24,9 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
-async def probe_tcp(*, address: str, host: str | None, timeout: float = 2.0) -> Verdict:
+async def probe_tcp(*, address: str, host: str | None, timeout: float = DEFAULT_TCP_TIMEOUT) -> Verdict:
     """Open and close one connection to ``address``; PASS when it is accepted within ``timeout``."""
-    limit = f"accepts a connection within {timeout:g}s"
+    limit = tcp_limit(timeout=timeout)
 
     def verdict(outcome: Outcome, observed: str, value: float | None = None) -> Verdict:
         return Verdict(
@@ -46,3 +51,11 @@ async def probe_tcp(*, address: str, host: str | None, timeout: float = 2.0) -> 
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return verdict(Outcome.PASS, f"connected in {elapsed:.3f}s", elapsed)
+
+
+async def probe_tcp_check(check: TcpCheck, target: HostRef | None, ctx: dict[str, Any], deps: ProbeDeps) -> Verdict:
+    return await probe_tcp(
+        address=render(check.tcp, ctx),
+        host=target.name if target else None,
+        timeout=check.timeout or DEFAULT_TCP_TIMEOUT,
+    )

@@ -26,9 +26,9 @@ def command_runner(connection_of: Callable[[str], Connection]) -> RunCommand:
     """Command checks' commands, run over SSH on the inventory's hosts."""
 
     def run(*, host: str, command: str, timeout: float, max_output: int, attempts: int) -> CommandResult:
-        from golive.drivers.ssh import exec_on_host  # paramiko takes ~0.1 s to import; most runs have no command check
+        from golive.drivers.ssh import run_command  # paramiko takes ~0.1 s to import; most runs have no command check
 
-        return exec_on_host(connection_of(host), command, timeout=timeout, max_output=max_output, attempts=attempts)
+        return run_command(connection_of(host), command, timeout=timeout, max_output=max_output, attempts=attempts)
 
     return run
 
