@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from golive.context import prepare
-from golive.engine.dryrun import server_dry_run
-from golive.runbook.models import K8sStep
+from golive.drivers.base import ActionResult, HostResult
+from golive.drivers.k8s import SetImage
+from golive.engine.dryrun import server_dry_run, step_context
 
 RUNBOOK = """\
 name: dry
@@ -28,13 +28,17 @@ steps:
 
 
 class FakeK8s:
+    """A Kubernetes driver whose dry runs refuse the changes to some Deployments."""
+
     def __init__(self, refuse: set[str]) -> None:
         self.refuse = refuse
-        self.calls: list[tuple[str, dict[str, Any], Path | None]] = []
+        self.calls: list[SetImage] = []
 
-    def server_dry_run(self, step: K8sStep, context: dict[str, Any], *, root: Path | None = None) -> list[str]:
-        self.calls.append((step.id, context, root))
-        return [f"deployment {step.k8s.deployment} not found"] if step.id in self.refuse else []
+    def check(self, change: SetImage) -> ActionResult:
+        self.calls.append(change)
+        ok = change.deployment not in self.refuse
+        message = "" if ok else f"deployment {change.deployment} not found"
+        return ActionResult(results={change.deployment: HostResult(change.deployment, ok=ok, message=message)})
 
 
 def test_server_dry_run_renders_each_k8s_step_and_reports_refusals_at_the_k8s_line(tmp_path: Path) -> None:
@@ -46,12 +50,12 @@ def test_server_dry_run_renders_each_k8s_step_and_reports_refusals_at_the_k8s_li
 
     report = server_dry_run(ctx, k8s=fake, initiator="alice")  # type: ignore[arg-type]
 
-    assert [c[0] for c in fake.calls] == ["api", "web"]
-    context = fake.calls[0][1]
-    assert context["params"]["version"] == "v3"
+    assert [c.deployment for c in fake.calls] == ["api", "web"]
+    assert fake.calls[0].image == "registry.local/api:v3"  # rendered with the run's params
+    plan = ctx.plan()
+    context = step_context(ctx, plan, plan.step("api"), initiator="alice")
     assert context["step"] == {"id": "api"}
     assert context["run"] == {"id": "dry-run", "initiator": "alice"}
-    assert fake.calls[0][2] == ctx.root
     assert report.accepted == 1 and not report.ok
     assert [p.render() for p in report.problems] == [f"{path}:12: step web: deployment web not found"]
 

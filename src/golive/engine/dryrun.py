@@ -22,7 +22,7 @@ from golive.runbook.render import HostRef, render, render_tree
 
 if TYPE_CHECKING:
     from golive.context import RunContext
-    from golive.drivers.k8s import K8sService
+    from golive.drivers.k8s import K8sDriver
     from golive.plan import Plan, PlannedStep
 
 __all__ = ["AnsibleCheck", "DryRunProblem", "DryRunReport", "ansible_check", "server_dry_run", "step_context"]
@@ -85,7 +85,7 @@ def _step_index(ctx: RunContext, step_id: str) -> int:
     return next(i for i, s in enumerate(ctx.loaded.runbook.steps) if s.id == step_id)
 
 
-def server_dry_run(ctx: RunContext, *, k8s: K8sService | None = None, initiator: str = DRY_RUN_ID) -> DryRunReport:
+def server_dry_run(ctx: RunContext, *, k8s: K8sDriver | None = None, initiator: str = DRY_RUN_ID) -> DryRunReport:
     """Dry-run every k8s step of the plan on its cluster; one problem per message the server sent."""
     plan = ctx.plan()
     report = DryRunReport()
@@ -95,16 +95,18 @@ def server_dry_run(ctx: RunContext, *, k8s: K8sService | None = None, initiator:
         return report
     own = k8s is None
     if k8s is None:
-        from golive.drivers.k8s import K8sService
+        from golive.drivers.k8s import K8sDriver
 
-        k8s = K8sService(inventory=ctx.inventory)
+        k8s = K8sDriver(inventory=ctx.inventory)
+    from golive.kinds.k8s import K8sKind
+
     file = str(ctx.loaded.path)
     try:
         for planned, step in k8s_steps:
             assert isinstance(step, K8sStep)
             context = step_context(ctx, plan, planned, initiator=initiator)
             line = ctx.loaded.step_line(_step_index(ctx, planned.id), "k8s")
-            messages = k8s.server_dry_run(step, context, root=ctx.root)
+            messages = K8sKind().dry_run(step, context, root=ctx.root, driver=k8s)
             log.info("k8s_dry_run", step=planned.id, problems=len(messages))
             report.problems += [DryRunProblem(file, line, planned.id, m) for m in messages]
             if not messages:

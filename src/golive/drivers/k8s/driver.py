@@ -177,6 +177,7 @@ class K8sDriver:
         The first record of each object wins (its state before the step first touched it):
         saved objects are put back whole, Services first so traffic moves before the pods it
         reaches change; created ones are deleted; then restored Deployments are waited for.
+        ``detail`` lists ``restored`` and ``deleted`` objects as [kind, namespace, name].
         """
         cluster = self.api.cluster(context)
         first: dict[tuple[str, str | None, str], UndoRecord] = {}
@@ -193,6 +194,7 @@ class K8sDriver:
                 ns = r.namespace or "default"
                 log.info("k8s_restored", kind=r.kind, namespace=ns, name=r.name)
                 out.results.update(_done(r.kind, ns, r.name, "restored").results)
+                out.detail.setdefault("restored", []).append([r.kind, ns, r.name])
                 if kind == "Deployment":
                     waits.append((ns, r.name))
         for r in created:
@@ -200,6 +202,8 @@ class K8sDriver:
             gone = self.api.delete(cluster, r.kind, r.name, ns)
             log.info("k8s_deleted", kind=r.kind, namespace=ns, name=r.name, existed=gone)
             out.results.update(_done(r.kind, ns, r.name, "deleted" if gone else "already absent", changed=gone).results)
+            if gone:
+                out.detail.setdefault("deleted", []).append([r.kind, ns, r.name])
         for ns, name in waits:
             self.wait_rollout(context, ns, name, timeout=UNDO_WAIT_S)
         return out
