@@ -3,7 +3,9 @@
 Two labs share one machine (the demo's, the tests'): a lab takes host addresses whose SSH
 and demo-service ports are free, and service ports free on 127.0.0.1. Choosing and binding
 are not atomic, so labs starting at once take turns through a machine-wide lock held while
-one of them chooses and starts (see :func:`claim`).
+one of them chooses and starts (see :func:`claim`). A service that binds late (the Prefect
+server needs seconds) keeps its port through a claim file the next lab respects for
+:data:`CLAIM_S` seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from golive_lab.hosts import APP_PORT, SSH_PORT, HostSpec
 
 DEFAULT_IP_BASE = 10
 LOCK_FILE = Path(tempfile.gettempdir()) / "golive-lab-addresses.lock"
+CLAIMS_DIR = Path(tempfile.gettempdir()) / "golive-lab-ports"
+CLAIM_S = 180.0
 
 
 def bindable(address: str, port: int) -> bool:
@@ -37,14 +41,33 @@ def bindable(address: str, port: int) -> bool:
     return True
 
 
-def pick_port(preferred: int) -> int:
-    """``preferred`` when it is free on 127.0.0.1, else a free port the kernel chooses."""
-    if bindable("127.0.0.1", preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _claimed(port: int, claims: Path) -> bool:
+    try:
+        return time.time() - (claims / str(port)).stat().st_mtime < CLAIM_S
+    except FileNotFoundError:
+        return False
+
+
+def pick_port(preferred: int, *, claims: Path = CLAIMS_DIR) -> int:
+    """``preferred`` when free on 127.0.0.1 and unclaimed, else a free port the kernel chooses; claimed for us.
+
+    Call it under :func:`claim`.
+    """
+    port = preferred
+    while _claimed(port, claims) or not bindable("127.0.0.1", port):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+    claims.mkdir(parents=True, exist_ok=True)
+    (claims / str(port)).touch()
+    return port
+
+
+def release(ports: list[int | None], *, claims: Path = CLAIMS_DIR) -> None:
+    """Drop our claims on ports now bound (or no longer wanted)."""
+    for port in ports:
+        if port:
+            (claims / str(port)).unlink(missing_ok=True)
 
 
 def taken_addresses(specs: list[HostSpec]) -> list[str]:

@@ -74,10 +74,8 @@ def _http_ok(url: str, *, timeout: float = 0.5) -> bool:
 
 
 def _port_for(service: ServiceState, name: str) -> int:
-    """The port a stopped service starts on: the one it had if still free, else the preferred or any free one."""
-    if service.port and addresses.bindable("127.0.0.1", service.port):
-        return service.port
-    return addresses.pick_port(PREFERRED_PORTS[name])
+    """The port a stopped service starts on: the one it had (else the usual one) if free, else any free one."""
+    return addresses.pick_port(service.port or PREFERRED_PORTS[name])
 
 
 def _apps_pending(hosts: list[HostState], *, timeout: float) -> list[str]:
@@ -151,8 +149,8 @@ class Lab:
         """
         _check_tools()
         self.dir.mkdir(parents=True, exist_ok=True)
-        # Under the machine-wide lock until every port is bound: another lab starting now
-        # would otherwise see the same addresses and ports free.
+        # Under the machine-wide lock until the hosts' addresses are bound: another lab starting
+        # now would otherwise see them free (service ports are claimed as they are picked).
         with addresses.claim():
             state = self._plan(hosts=hosts, ip_base=ip_base)
             try:
@@ -160,7 +158,8 @@ class Lab:
             finally:
                 self.save(state)
             self._wait_ready(state, timeout=timeout)
-            self._wait_prefect(state, timeout=prefect_timeout)
+        self._wait_prefect(state, timeout=prefect_timeout)
+        addresses.release([state.prometheus.port, state.kube.port, state.prefect.port])
         self._wait_apps(state, timeout=app_timeout)
         self._write_env(state)
         self.save(state)
