@@ -91,7 +91,7 @@ def build_services(
                 inventory=need_inventory().path, work_dir=work_dir, on_event=on_ansible_event, cancel=cancel
             )
         if name == "ssh":
-            from golive.drivers.ssh_driver import SshDriver
+            from golive.drivers.ssh import SshDriver
 
             return SshDriver(need_inventory().connection)
         if name == "k8s" and k8s is not None:
