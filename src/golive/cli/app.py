@@ -1,0 +1,84 @@
+"""The typer app, its shared options and the helpers every command uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from golive.errors import RunbookError
+from golive.exits import ExitCode
+
+if TYPE_CHECKING:
+    from golive.engine.execute import RunHandle
+
+__all__ = ["app", "err", "fail_input", "find_run_handle", "out", "parse_params", "project_root"]
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.REFUSED
+
+app = typer.Typer(
+    help="golive: go-live runbooks as Prefect flows, gated, released in grey stages, rolled back automatically.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EnvOpt = Annotated[str | None, typer.Option("-e", "--env", help="environment: inventory/<env>/")]
+ParamOpt = Annotated[list[str] | None, typer.Option("-p", "--param", help="runbook param, key=value (repeatable)")]
+InvOpt = Annotated[Path | None, typer.Option("-i", "--inventory", help="inventory path instead of inventory/<env>")]
+
+
+def fail_input(exc: RunbookError) -> NoReturn:
+    for issue in exc.issues:
+        style = "yellow" if issue.severity == "warning" else "red"
+        err.print(issue.render(), style=style, markup=False)
+    n = len(exc.errors)
+    err.print(f"{n} error(s); nothing was executed.", style="bold red")
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().replace("_", "a").isalnum():
+            raise RunbookError.single(
+                "-p", None, f"malformed param {item!r}", "write -p key=value, e.g. -p version=2.0.0"
+            )
+        params[key.strip()] = value
+    return params
+
+
+@app.callback()
+def _root(
+    log_json: Annotated[bool, typer.Option("--log-json", help="log JSON lines to stderr")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")] = "warning",
+) -> None:
+    from golive.log import configure
+
+    configure(json=log_json, level=log_level)
+
+
+RunArg = Annotated[str | None, typer.Argument(help="run id (or a unique prefix); default: the newest run")]
+ByOpt = Annotated[str | None, typer.Option("--as", help="your name (default: OS user)")]
+RootOpt = Annotated[Path, typer.Option("--root", help="project root holding runs/")]
+
+
+def project_root(root: Path | None) -> Path:
+    from golive.inventory import find_project_root
+
+    return find_project_root(root or Path.cwd())
+
+
+def find_run_handle(run_id: str | None, root: Path | None) -> RunHandle:
+    from golive.engine.execute import Refused, find_run
+
+    try:
+        return find_run(project_root(root), run_id)
+    except Refused as exc:
+        err.print(str(exc), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -1,0 +1,161 @@
+"""golive status, runs and the controls (pause, promote, approve, reject) sent through a run's journal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from golive.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    ByOpt,
+    RootOpt,
+    RunArg,
+    app,
+    err,
+    find_run_handle,
+    out,
+    project_root,
+)
+from golive.errors import JournalCorrupt, RunbookError
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def status(
+    run_id: RunArg = None, root: RootOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Where a run is: steps, batches, failures, rollback, who approved (exit 2: its journal is not as written)."""
+    import json
+
+    from golive.engine.execute import is_live
+    from golive.engine.state import fold
+    from golive.report.live import render_integrity, render_status
+
+    handle = find_run_handle(run_id, root)
+    found = handle.journal.integrity()
+    try:
+        state = fold(handle.journal)
+    except JournalCorrupt:  # a line that is no entry: there is no state to show, only where it broke
+        if as_json:
+            sys.stdout.write(json.dumps({"run_id": handle.run_id, "journal": found.as_dict()}, indent=2) + "\n")
+        else:
+            render_integrity(found, console=out)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if as_json:
+        data = render_status(state, live=is_live(handle), integrity=found, as_dict=True)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        render_status(state, live=is_live(handle), integrity=found, console=out)
+    if not found.intact:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def runs(root: RootOpt = Path("."), limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
+    """List recent runs, newest first."""
+    from golive.engine.journal import Journal, runs_dir
+    from golive.report.live import render_runs
+
+    base = runs_dir(project_root(root))
+    journals = (
+        sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+        if base.is_dir()
+        else []
+    )
+    render_runs([Journal(p) for p in journals], console=out)
+
+
+def _control(action: str, run_id: str | None, root: Path, by: str | None, **fields: object) -> None:
+    from golive.engine.execute import send_control
+    from golive.engine.state import fold
+
+    handle = find_run_handle(run_id, root)
+    state = fold(handle.journal, skip_damaged=True)  # the live runner reads past damage too
+    if state.finished:
+        err.print(f"refused: run {handle.run_id} already finished ({state.status})", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    send_control(handle, action, by=by, **fields)
+    out.print(f"run {handle.run_id}: {action} sent")
+
+
+@app.command()
+def pause(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+    """Hold a running cutover at its next safe point until `golive resume`."""
+    _control("pause", run_id, root, as_user)
+
+
+@app.command()
+def promote(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+    """End the current bake now and go on (journaled with who)."""
+    _control("promote", run_id, root, as_user)
+
+
+@app.command()
+def approve(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+    digest: Annotated[str | None, typer.Option("--digest", help="the plan digest you reviewed")] = None,
+) -> None:
+    """Approve the approval step a run waits at (bound to the plan digest)."""
+    from golive.engine.approvals import refusal
+    from golive.engine.execute import send_control
+    from golive.engine.runner import current_user
+    from golive.engine.state import fold
+
+    handle = find_run_handle(run_id, root)
+    state = fold(handle.journal, skip_damaged=True)  # the live runner reads past damage too
+    if state.approval is None:
+        err.print(f"refused: run {handle.run_id} is not waiting for an approval", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    by = as_user or current_user()
+    from golive.inventory import load_inventory
+
+    request, accepted = state.approval.request, state.approval.accepted
+    allowed = None
+    meta = state.meta
+    if meta.get("env"):
+        try:
+            ctx_root = project_root(root)
+            allowed = load_inventory(root=ctx_root, env=meta["env"]).approvers
+        except RunbookError:
+            allowed = None
+    why = refusal(
+        by=by,
+        digest=digest or request["digest"],
+        plan_digest=request["digest"],
+        initiator=request.get("initiator", ""),
+        exclude_initiator=bool(request.get("exclude_initiator")),
+        allowed=allowed,
+        already=accepted,
+    )
+    if why:
+        handle.journal.append("approval_refused", run_id=handle.run_id, step=request["step"], by=by, reason=why)
+        err.print(f"refused: {why}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED)
+    send_control(handle, "approve", by=by, comment=comment, digest=digest or request["digest"], step=request["step"])
+    n = len(accepted) + 1
+    out.print(
+        f"run {handle.run_id}: approval by {by} sent ({n}/{request['approvers']}) for plan {request['digest'][:12]}"
+    )
+
+
+@app.command()
+def reject(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="why (journaled)")] = "",
+) -> None:
+    """Reject the approval a run waits at: the run rolls back."""
+    if not reason:
+        err.print("a rejection needs --reason TEXT", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    _control("reject", run_id, root, as_user, reason=reason)

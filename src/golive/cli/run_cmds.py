@@ -1,0 +1,201 @@
+"""golive run, resume and abort: starting, continuing and undoing runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from golive.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ByOpt,
+    EnvOpt,
+    InvOpt,
+    ParamOpt,
+    RootOpt,
+    RunArg,
+    app,
+    err,
+    fail_input,
+    out,
+    parse_params,
+    project_root,
+)
+from golive.cli.plan_cmds import render_dry_run
+from golive.errors import RunbookError
+
+if TYPE_CHECKING:
+    from golive.report.live import LiveView
+
+
+def _prefect_setup(root: Path, use_prefect: bool) -> None:
+    from golive.settings import ENV_FILE_VAR, PREFECT_WAIT_S, apply_settings
+
+    settings = apply_settings(root, prefect=use_prefect)
+    if not use_prefect or "PREFECT_API_URL" in os.environ:
+        return
+    if settings.prefect_unanswered:
+        why = f"the Prefect server in {settings.path} ({settings.prefect_unanswered}) did not answer within "
+        why += f"{PREFECT_WAIT_S:.0f} s"
+    else:
+        why = f"PREFECT_API_URL is not set, in the environment or in ${ENV_FILE_VAR} / .golive/env"
+    err.print(f"no Prefect server to use ({why}): starting a temporary one, which takes 7-14 s", style="yellow")
+
+
+def _interrupt_on_signals() -> None:
+    """SIGTERM (a supervisor stopping golive) is handled like Ctrl-C: journaled, rollback offered."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not sys.stdin.isatty():
+        return  # started with Ctrl-C ignored on purpose (nohup, a background job): respect that
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def _ask_rollback(view: LiveView) -> bool:
+    view.close()  # the live board would draw over the question
+    if not sys.stdin.isatty():
+        err.print("interrupted: rolling back what was done", style="bold yellow")
+        return True
+    return typer.confirm("Interrupted. Roll back what was done?", default=True, err=True)
+
+
+def exit_for(code: int, run_id: str) -> NoReturn:
+    from golive.report.live import explain_exit
+
+    (out if code == 0 else err).print(explain_exit(code, run_id))
+    raise typer.Exit(code)
+
+
+NoPrefect = Annotated[bool, typer.Option("--no-prefect", help="run without Prefect (no UI, no task runs)")]
+
+
+@app.command()
+def run(
+    runbook: Annotated[Path, typer.Argument(help="runbook YAML file")],
+    env: EnvOpt = None,
+    param: ParamOpt = None,
+    inventory: InvOpt = None,
+    no_prefect: NoPrefect = False,
+    as_user: Annotated[str | None, typer.Option("--as", help="who starts the run (default: OS user)")] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="change nothing: k8s steps dry-run on the server, ansible steps in check mode"),
+    ] = False,
+) -> None:
+    """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
+    from golive.context import prepare
+    from golive.engine.execute import Refused, execute_new, previous_from_history
+    from golive.report.live import LiveView
+
+    project = Path.cwd() if inventory else project_root(runbook.parent)
+    _prefect_setup(project, not (no_prefect or check))
+    try:
+        params = parse_params(param)
+        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory)
+        ctx.previous = previous_from_history(ctx.root, runbook=ctx.loaded.runbook.name, env=env)
+        ctx.plan()
+    except RunbookError as exc:
+        fail_input(exc)
+    if check:
+        _check_run(ctx, initiator=as_user)
+    view = LiveView(console=err)
+    _interrupt_on_signals()
+    try:
+        handle, code = execute_new(
+            ctx,
+            use_prefect=not no_prefect,
+            listener=view.on_event,
+            ask_rollback=lambda: _ask_rollback(view),
+            initiator=as_user,
+            on_started=lambda h: err.print(f"run {h.run_id}  journal {h.dir}/journal.jsonl"),
+        )
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    finally:
+        view.close()
+    exit_for(code, handle.run_id)
+
+
+def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
+    """``run --check``: the server dry-run plus Ansible check mode; no journal, no Prefect."""
+    import tempfile
+
+    from golive.engine.dryrun import ansible_check, server_dry_run, unchecked_steps
+    from golive.engine.runner import current_user
+
+    who = initiator or current_user()
+    report = server_dry_run(ctx, initiator=who)
+    with tempfile.TemporaryDirectory(prefix="golive-check-") as work:
+        checked = ansible_check(ctx, work_dir=Path(work), initiator=who)
+    report.problems += checked.problems
+    report.ansible = checked.ansible
+    render_dry_run(report, summary=out)
+    skipped = unchecked_steps(ctx)
+    if skipped:
+        out.print(f"ssh steps not tried (no check mode): {', '.join(skipped)}", markup=False)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
+
+
+@app.command()
+def resume(
+    run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None, no_prefect: NoPrefect = False
+) -> None:
+    """Continue a paused run, or restart a killed one from its journal (same runbook digest only)."""
+    from golive.engine.execute import Refused, execute_resume
+    from golive.report.live import LiveView
+
+    r = project_root(root)
+    _prefect_setup(r, not no_prefect)
+    view = LiveView(console=err)
+    _interrupt_on_signals()
+    try:
+        handle, code, how = execute_resume(
+            r,
+            run_id,
+            use_prefect=not no_prefect,
+            listener=view.on_event,
+            ask_rollback=lambda: _ask_rollback(view),
+            by=as_user,
+        )
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except RunbookError as exc:
+        fail_input(exc)
+    finally:
+        view.close()
+    if how == "signalled":
+        out.print(f"run {handle.run_id}: asked the running process to resume")
+        return
+    exit_for(code, handle.run_id)
+
+
+@app.command()
+def abort(
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Roll a run back now (the live runner does it; a dead run is rolled back from its journal)."""
+    from golive.engine.execute import Refused, execute_abort
+
+    try:
+        handle, code, how = execute_abort(project_root(root), run_id, by=as_user, reason=reason)
+    except Refused as exc:
+        err.print(f"refused: {exc}", style="bold red")
+        raise typer.Exit(EXIT_REFUSED) from None
+    if how == "signalled":
+        out.print(f"run {handle.run_id}: abort requested; the runner rolls back now")
+        return
+    exit_for(code, handle.run_id)
