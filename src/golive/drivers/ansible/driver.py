@@ -33,7 +33,7 @@ class AnsibleChange:
     forks: int = 10
     tags: list[str] | None = None
     timeout: float | None = None
-    rollback: UndoRecord | None = None
+    rollback: UndoRecord | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON for the journal (without ``rollback``)."""
