@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from entries import run_started
 from golive.engine.execute import previous_from_history
 from golive.engine.journal import Journal
 
 
 def journal(root: Path, run: str, *, runbook: str, env: str | None, version: str, end: list[tuple[str, dict]]) -> None:
     j = Journal(root / "runs" / run / "journal.jsonl")
-    j.append("run_started", run_id=run, runbook=runbook, env=env, params={"version": version}, steps=[])
+    j.append("run_started", **run_started(run, runbook=runbook, env=env, params={"version": version}))
     for event, fields in end:
-        j.append(event, **fields)
+        j.append(event, run_id=run, **fields)
     stamp = 1_700_000_000 + int(run[-1])  # later runs have later mtimes, whatever the clock
     os.utime(j.path, (stamp, stamp))
 
@@ -35,7 +36,8 @@ def test_the_newest_success_of_this_runbook_in_this_env_wins(tmp_path: Path) -> 
     journal(tmp_path, "r3", runbook="web", env="prod", version="v3", end=finished("rolled_back"))
     journal(tmp_path, "r4", runbook="web", env="staging", version="v4", end=finished("succeeded"))
     journal(tmp_path, "r5", runbook="db", env="prod", version="v5", end=finished("succeeded"))
-    journal(tmp_path, "r6", runbook="web", env="prod", version="v6", end=[("step_started", {"step": "a"})])
+    unfinished = [("step_started", {"step": "a", "index": 0, "kind": "check"})]
+    journal(tmp_path, "r6", runbook="web", env="prod", version="v6", end=unfinished)
     assert previous_from_history(tmp_path, runbook="web", env="prod") == {"version": "v2"}
     assert previous_from_history(tmp_path, runbook="web", env="staging") == {"version": "v4"}
     assert previous_from_history(tmp_path, runbook="web", env="qa") == {}
@@ -54,9 +56,9 @@ def test_no_runs_dir_means_nothing_is_live(tmp_path: Path) -> None:
 def test_a_journals_ends_are_read_whatever_the_length_of_its_lines(tmp_path: Path) -> None:
     j = Journal(tmp_path / "run" / "journal.jsonl")
     assert j.ends() == ({}, {})
-    j.append("run_started", run_id="run", note="x" * 20_000)
-    j.append("run_finished", status="succeeded", detail="y" * 20_000)
+    j.append("run_started", **run_started("run", runbook="x" * 20_000))
+    j.append("run_finished", run_id="run", status="succeeded", exit_code=0, reason="y" * 20_000)
     first, last = j.ends()
-    assert first["event"] == "run_started" and len(first["note"]) == 20_000
-    assert last["event"] == "run_finished" and len(last["detail"]) == 20_000
+    assert first["event"] == "run_started" and len(first["runbook"]) == 20_000
+    assert last["event"] == "run_finished" and len(last["reason"]) == 20_000
     assert j.verify() == 2  # the writer's own tail reading (the hash chain) is the same code

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from entries import run_started
 from golive.engine.journal import GENESIS, Cursor, Journal, JournalCorrupt
 from golive.engine.state import fold
 from polling import eventually
@@ -21,9 +22,9 @@ EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 4
 
 def written(path: Path, n: int) -> Journal:
     j = Journal(path)
-    j.append("run_started", run_id="r1", steps=[])
+    j.append("run_started", **run_started("r1"))
     for i in range(n - 1):
-        j.append("notified", step=f"s{i}", message=f"line {i}")
+        j.append("notified", run_id="r1", step=f"s{i}", message=f"line {i}")
     return j
 
 
@@ -99,7 +100,7 @@ def test_an_entry_appended_after_a_line_that_is_no_entry_is_kept_and_chained_to_
     j = written(tmp_path / "journal.jsonl", 2)
     with j.path.open("a") as f:
         f.write("garbage\n")
-    entry = j.append("rollback_started", reason="gate failed")
+    entry = j.append("rollback_started", run_id="r1", reason="gate failed", units=[])
     assert entry["seq"] == 3 and entry["prev"] == hashlib.sha256(b"garbage\n").hexdigest()
     found = j.integrity()
     assert found.broken is not None and found.broken.line == 3  # the garbage, not the entry after it

@@ -7,6 +7,11 @@ outside the runs directory: in the final state message of the run's Prefect flow
 Several processes append (the runner, ``golive approve``, ``golive abort``): an
 exclusive ``flock`` around read-last-hash-then-append keeps the chain linear; readers
 that check the chain take it shared.
+
+Every entry is checked against its event's model (``golive.engine.events``) before it is
+written: an unknown event, or a field the model does not declare or of the wrong type, raises
+``InvalidEvent`` and leaves the journal as it was. Readers get the dicts as written, or typed
+events through ``events()``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from golive.engine import events as typed
+from golive.engine.events import Event, InvalidEvent
 from golive.errors import JournalCorrupt
 
-__all__ = ["GENESIS", "Cursor", "Integrity", "Journal", "JournalCorrupt", "runs_dir"]
+__all__ = ["GENESIS", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
 
 GENESIS = "0" * 64
 
@@ -77,6 +84,8 @@ class Journal:
         return self.path.parent
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``."""
+        typed.check(event, fields)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
         try:
@@ -191,6 +200,11 @@ class Journal:
         if not (isinstance(entry, dict) and isinstance(entry.get("seq"), int) and isinstance(entry.get("event"), str)):
             raise JournalCorrupt(self.path, lineno, "not a journal entry (no seq or event)")
         return entry
+
+    def events(self, *, start: int = 0, on_damage: Callable[[JournalCorrupt], None] | None = None) -> Iterator[Event]:
+        """Entries from sequence ``start`` as typed events; an entry no model accepts raises InvalidEvent."""
+        for entry in self.entries(start=start, on_damage=on_damage):
+            yield typed.parse(entry)
 
     def read(self) -> list[dict[str, Any]]:
         return list(self.entries())

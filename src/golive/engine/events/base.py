@@ -1,0 +1,46 @@
+"""What every journal entry carries, and the shapes nested inside some events."""
+
+from __future__ import annotations
+
+from typing import NotRequired
+
+from pydantic import BaseModel, ConfigDict, with_config
+from typing_extensions import TypedDict
+
+__all__ = ["ENVELOPE", "Event", "HostOutcome", "StepRef"]
+
+# Written by Journal.append itself; a writer never passes them.
+ENVELOPE = frozenset({"seq", "ts", "prev", "event"})
+
+
+class Event(BaseModel):
+    """One journal entry. Subclasses narrow ``event`` to their name and declare their fields.
+
+    Unknown fields are refused, so a writer cannot add a field the docs and readers do not know.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    ts: str
+    prev: str
+    run_id: str
+    event: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class StepRef(TypedDict):
+    """A step of the plan as run_started lists it."""
+
+    id: str
+    kind: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class HostOutcome(TypedDict):
+    """What an action did on one host (a rollback action leaves out changed and unreachable)."""
+
+    ok: bool
+    message: str
+    changed: NotRequired[bool]
+    unreachable: NotRequired[bool]
