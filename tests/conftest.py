@@ -55,7 +55,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
     the_lab = Lab(lab_dir)
     pids: list[int] = []
     try:
-        state = the_lab.up(hosts=LAB_HOSTS, ip_base=LAB_IP_BASE, prefect=True)
+        # Tests that need no Prefect server start while it starts; the `project` fixture waits for it.
+        state = the_lab.up(hosts=LAB_HOSTS, ip_base=LAB_IP_BASE, prefect=True, prefect_timeout=None)
         pids = state.pids()
         _say(pytestconfig, _where(state))
         not_serving = the_lab.wait_apps(timeout=60)

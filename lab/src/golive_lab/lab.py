@@ -137,7 +137,7 @@ class Lab:
         ip_base: int | Literal["free"] | None = None,
         timeout: float = 20.0,
         app_timeout: float = 60.0,
-        prefect_timeout: float = 90.0,
+        prefect_timeout: float | None = 180.0,
     ) -> LabState:
         """Start whatever of the lab is not running; return once every part answers.
 
@@ -146,6 +146,8 @@ class Lab:
         :class:`LabError` naming its log; a missing program raises :class:`MissingTool` before
         anything starts. Hosts live at 127.0.0.(ip_base+i): ``None`` keeps the recorded lab's
         base, else 10; ``"free"`` takes the first base whose addresses are free, 10 first.
+        ``prefect_timeout=None`` returns without waiting for the Prefect server (:meth:`wait_prefect`
+        waits later), so that work not needing it starts while it starts.
         """
         _check_tools()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -158,9 +160,10 @@ class Lab:
             finally:
                 self.save(state)
             self._wait_ready(state, timeout=timeout)
-        self._wait_prefect(state, timeout=prefect_timeout)
-        addresses.release([state.prometheus.port, state.kube.port, state.prefect.port])
         self._wait_apps(state, timeout=app_timeout)
+        if prefect_timeout is not None:
+            self._wait_prefect(state, timeout=prefect_timeout)
+        addresses.release([state.prometheus.port, state.kube.port, *([state.prefect.port] if prefect_timeout else [])])
         self._write_env(state)
         self.save(state)
         log.info(
