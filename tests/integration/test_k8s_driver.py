@@ -15,11 +15,12 @@ import yaml
 from kit import cluster_env, deployment
 from kubernetes import client
 
-from golive.drivers.k8s import K8sService
+from golive.drivers.k8s import K8sDriver
 from golive.engine.journal import Journal
 from golive.engine.runner import Runner
 from golive.engine.services import build_services
 from golive.inventory import Inventory, load_inventory
+from golive.kinds.k8s import K8sKind
 from golive.plan import build_plan
 from golive.runbook.load import parse_runbook
 from golive_lab.kube_emulator import EmulatorProcess
@@ -43,8 +44,8 @@ def inventory(project: Path) -> Inventory:
 
 
 @pytest.fixture()
-def k8s(inventory: Inventory) -> Iterator[K8sService]:
-    service = K8sService(inventory=inventory)
+def k8s(inventory: Inventory) -> Iterator[K8sDriver]:
+    service = K8sDriver(inventory=inventory)
     try:
         yield service
     finally:
@@ -61,18 +62,18 @@ def service(name: str) -> dict[str, Any]:
 
 
 def ready(
-    k8s: K8sService, apps: client.AppsV1Api, name: str, *, replicas: int = 3, deadline: int = 30
+    k8s: K8sDriver, apps: client.AppsV1Api, name: str, *, replicas: int = 3, deadline: int = 30
 ) -> dict[str, Any]:
     """Create a Deployment at v1, wait until it is rolled out, return its spec as the server holds it."""
     apps.create_namespaced_deployment(
         "default",
         deployment(name, replicas=replicas),  # type: ignore[arg-type]
     )
-    k8s.wait_rollout(k8s._cluster(None), name, "default", timeout=30)
+    k8s.wait_rollout(None, "default", name, timeout=30)
     if deadline != 30:
         # A short deadline only once v1 is up: slow pod starts on a busy machine must not trip it.
         apps.patch_namespaced_deployment(name, "default", {"spec": {"progressDeadlineSeconds": deadline}})
-        k8s.wait_rollout(k8s._cluster(None), name, "default", timeout=30)
+        k8s.wait_rollout(None, "default", name, timeout=30)
     return spec_of(apps, name)
 
 
@@ -82,7 +83,7 @@ def spec_of(apps: client.AppsV1Api, name: str) -> dict[str, Any]:
     return spec
 
 
-def make_runner(project: Path, inventory: Inventory, k8s: K8sService, step: str, tmp_path: Path) -> Runner:
+def make_runner(project: Path, inventory: Inventory, k8s: K8sDriver, step: str, tmp_path: Path) -> Runner:
     text = f"name: k8s\nsteps:\n{step}"
     loaded = parse_runbook(text, file=str(project / "k8s.yml"))
     plan = build_plan(loaded, root=project, inventory=inventory)
@@ -101,13 +102,18 @@ def events(runner: Runner, name: str) -> list[dict[str, Any]]:
     return [e for e in runner.journal.read() if e["event"] == name]
 
 
+def undo_records(runner: Runner, what: str) -> list[dict[str, Any]]:
+    """What the step saved for undo (``saved`` specs, ``created`` objects), as journaled before each change."""
+    return [e["record"] for e in events(runner, "undo_saved") if e["record"]["what"] == what]
+
+
 def names(apps: client.AppsV1Api, prefix: str) -> set[str]:
     found = {str(d.metadata.name) for d in apps.list_namespaced_deployment("default").items if d.metadata}
     return {n for n in found if n.startswith(prefix)}
 
 
 def test_rolling_update_to_good_image_succeeds(
-    project: Path, inventory: Inventory, k8s: K8sService, apps: client.AppsV1Api, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, apps: client.AppsV1Api, tmp_path: Path
 ) -> None:
     """A rolling image change rolls out, passes its k8s gate and journals the spec it replaced."""
     before = ready(k8s, apps, "roll-ok")
@@ -120,13 +126,13 @@ def test_rolling_update_to_good_image_succeeds(
     runner = make_runner(project, inventory, k8s, step, tmp_path)
     assert runner.start() == 0
     assert spec_of(apps, "roll-ok")["template"]["spec"]["containers"][0]["image"] == V2
-    saved = events(runner, "k8s_saved")
+    saved = undo_records(runner, "saved")
     assert saved[0]["spec"]["spec"]["template"] == before["template"]
     assert events(runner, "gate_passed")
 
 
 def test_rolling_update_to_bad_image_fails_and_restores_saved_spec(
-    project: Path, inventory: Inventory, k8s: K8sService, apps: client.AppsV1Api, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, apps: client.AppsV1Api, tmp_path: Path
 ) -> None:
     """A -bad image hits the progress deadline; rollback puts the exact saved spec back."""
     before = ready(k8s, apps, "roll-bad", deadline=4)
@@ -146,7 +152,7 @@ def test_rolling_update_to_bad_image_fails_and_restores_saved_spec(
 
 
 def test_canary_good_image_is_promoted_and_canary_deleted(
-    project: Path, inventory: Inventory, k8s: K8sService, apps: client.AppsV1Api, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, apps: client.AppsV1Api, tmp_path: Path
 ) -> None:
     """Canary 10/50/100 with a good image ends with stable on the new image and no canary left."""
     ready(k8s, apps, "can-ok")
@@ -167,7 +173,7 @@ def test_canary_good_image_is_promoted_and_canary_deleted(
 
 
 def test_canary_bad_image_fails_at_first_stage_and_leaves_stable_as_before(
-    project: Path, inventory: Inventory, k8s: K8sService, apps: client.AppsV1Api, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, apps: client.AppsV1Api, tmp_path: Path
 ) -> None:
     """A bad canary fails at 10 %; rollback deletes the canary and stable keeps its saved spec."""
     before = ready(k8s, apps, "can-bad", deadline=4)
@@ -186,7 +192,7 @@ def test_canary_bad_image_fails_at_first_stage_and_leaves_stable_as_before(
 def test_blue_green_switches_after_green_passes_and_rollback_switches_back(
     project: Path,
     inventory: Inventory,
-    k8s: K8sService,
+    k8s: K8sDriver,
     apps: client.AppsV1Api,
     core: client.CoreV1Api,
     tmp_path: Path,
@@ -218,7 +224,7 @@ def test_blue_green_switches_after_green_passes_and_rollback_switches_back(
 def test_a_503_burst_is_survived(
     project: Path,
     inventory: Inventory,
-    k8s: K8sService,
+    k8s: K8sDriver,
     apps: client.AppsV1Api,
     faults: EmulatorProcess,
     tmp_path: Path,
@@ -236,7 +242,7 @@ def test_a_503_burst_is_survived(
 
 
 def test_a_403_fails_at_once_with_the_server_message(
-    project: Path, inventory: Inventory, k8s: K8sService, faults: EmulatorProcess, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, faults: EmulatorProcess, tmp_path: Path
 ) -> None:
     """A forbidden namespace fails the step on the first answer, naming the server's reason."""
     step = f"""
@@ -248,11 +254,11 @@ def test_a_403_fails_at_once_with_the_server_message(
     assert runner.start() == 1
     reason = events(runner, "step_failed")[0]["reason"]
     assert "403" in reason and "forbidden" in reason
-    assert events(runner, "k8s_saved") == []
+    assert undo_records(runner, "saved") == []
 
 
 def test_server_dry_run_reports_missing_namespace_and_changes_nothing(
-    k8s: K8sService, apps: client.AppsV1Api, project: Path, inventory: Inventory, tmp_path: Path
+    k8s: K8sDriver, apps: client.AppsV1Api, project: Path, inventory: Inventory, tmp_path: Path
 ) -> None:
     """A server-side dry run names a missing Deployment and leaves a valid change unapplied."""
     before = ready(k8s, apps, "dry", replicas=1)
@@ -262,8 +268,8 @@ def test_server_dry_run_reports_missing_namespace_and_changes_nothing(
     missing = make_runner(
         project, inventory, k8s, f'  - id: a\n    k8s: {{deployment: dry, namespace: nope, image: "{V2}"}}\n', tmp_path
     ).runbook.steps[0]
-    assert k8s.server_dry_run(good, {}) == []  # type: ignore[arg-type]
-    problems = k8s.server_dry_run(missing, {})  # type: ignore[arg-type]
+    assert K8sKind().dry_run(good, {}, root=project, driver=k8s) == []
+    problems = K8sKind().dry_run(missing, {}, root=project, driver=k8s)
     assert problems and "not found in namespace nope" in problems[0]
     assert spec_of(apps, "dry") == before
 
@@ -271,7 +277,7 @@ def test_server_dry_run_reports_missing_namespace_and_changes_nothing(
 def test_a_409_on_update_is_reapplied_once(
     project: Path,
     inventory: Inventory,
-    k8s: K8sService,
+    k8s: K8sDriver,
     apps: client.AppsV1Api,
     faults: EmulatorProcess,
     tmp_path: Path,
@@ -289,7 +295,7 @@ def test_a_409_on_update_is_reapplied_once(
 
 
 def test_manifest_creates_its_deployment_and_rollback_deletes_it(
-    project: Path, inventory: Inventory, k8s: K8sService, apps: client.AppsV1Api, tmp_path: Path
+    project: Path, inventory: Inventory, k8s: K8sDriver, apps: client.AppsV1Api, tmp_path: Path
 ) -> None:
     """A manifest step creates what is missing; when a later step fails the created Deployment is removed."""
     manifest = deployment("from-manifest", replicas=1)
@@ -303,6 +309,6 @@ def test_manifest_creates_its_deployment_and_rollback_deletes_it(
 """
     runner = make_runner(project, inventory, k8s, steps, tmp_path)
     assert runner.start() == 1
-    assert [e["name"] for e in events(runner, "k8s_created")] == ["from-manifest"]
+    assert [r["name"] for r in undo_records(runner, "created")] == ["from-manifest"]
     assert events(runner, "rollback_done")
     assert names(apps, "from-manifest") == set()
