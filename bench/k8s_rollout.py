@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from benchkit import free_port, table, verdict
-from golive.drivers.k8s import K8sService
+from golive.drivers.k8s import K8sDriver
 from golive.engine.journal import Journal
 from golive.engine.runner import Runner
 from golive.engine.services import build_services
@@ -90,7 +90,7 @@ def raw_rollout(apps: client.AppsV1Api, name: str, image: str) -> None:
 
 
 def golive_rollout(project: Path, inventory: Inventory, name: str, image: str, work: Path) -> None:
-    k8s = K8sService(inventory=inventory)
+    k8s = K8sDriver(inventory=inventory)
     try:
         step = f'k8s: {{deployment: {name}, image: "{image}", timeout: {TIMEOUT_S}s}}'
         text = f"name: {name}\nsteps:\n  - id: roll\n    {step}\n"

@@ -81,7 +81,7 @@ def test_a_rolling_update_on_a_real_cluster_goes_out_and_rollback_restores_the_s
     """A rolling update reaches V2 and is rolled out; rollback replaces the spec saved before the step."""
     from kubernetes import client
 
-    from golive.drivers.k8s import K8sService
+    from golive.drivers.k8s import K8sDriver
     from golive.engine.journal import Journal
     from golive.engine.runner import Runner
     from golive.engine.services import build_services
@@ -90,13 +90,13 @@ def test_a_rolling_update_on_a_real_cluster_goes_out_and_rollback_restores_the_s
     from golive.runbook.load import parse_runbook
 
     inventory = load_inventory(root=project, env="real")
-    k8s = K8sService(inventory=inventory)
+    k8s = K8sDriver(inventory=inventory)
     try:
-        cluster = k8s._cluster(None)
-        k8s.wait_rollout(cluster, deployment, namespace, timeout=ROLLOUT_S)
+        apps, _ = k8s.clients(None)
+        k8s.wait_rollout(None, namespace, deployment, timeout=ROLLOUT_S)
 
         def spec() -> dict[str, Any]:
-            dep = cluster.apps.read_namespaced_deployment(deployment, namespace)
+            dep = apps.read_namespaced_deployment(deployment, namespace)
             out: dict[str, Any] = client.ApiClient().sanitize_for_serialization(dep.spec)
             return out
 
@@ -120,6 +120,6 @@ def test_a_rolling_update_on_a_real_cluster_goes_out_and_rollback_restores_the_s
 
         assert runner.rollback("round trip") is True
         assert spec() == before
-        k8s.wait_rollout(cluster, deployment, namespace, timeout=ROLLOUT_S)
+        k8s.wait_rollout(None, namespace, deployment, timeout=ROLLOUT_S)
     finally:
         k8s.close()
