@@ -171,9 +171,10 @@ class LiveView:
                 f"{e.get('stable_replicas')} stable)",
                 "cyan",
             )
-        if ev in ("k8s_switched", "k8s_restored", "k8s_deleted", "k8s_created"):
+        if ev == "k8s_switched":
+            return f"  {step}: switched service {e.get('service')}: {_switch_text(e)}", "cyan"
+        if ev in ("k8s_restored", "k8s_deleted", "k8s_created"):
             what = {
-                "k8s_switched": "switched",
                 "k8s_restored": "restored",
                 "k8s_deleted": "deleted",
                 "k8s_created": "created",
@@ -185,6 +186,16 @@ class LiveView:
             style = "bold green" if e["exit_code"] == 0 else "bold red"
             return f"run {e['status']} (exit {e['exit_code']})", style
         return None
+
+
+def _switch_text(e: dict[str, Any]) -> str:
+    """``golive-color=blue → green``, or the selector before and after for a plain switch."""
+    if e.get("label") and e.get("to_color"):
+        return f"{e['label']}={e.get('from_color') or '?'} → {e['to_color']}"
+    new = e.get("to_selector") or e.get("selector") or {}
+    old = e.get("from_selector")
+    text = ",".join(f"{k}={v}" for k, v in new.items())
+    return f"{','.join(f'{k}={v}' for k, v in old.items())} → {text}" if old is not None else f"selector {text}"
 
 
 def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) -> dict[str, Any]:
