@@ -8,172 +8,55 @@ model forbids unknown keys so a typo is an error with a did-you-mean, not a sile
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from golive.runbook.limits import DEFAULT_TCP_TIMEOUT, command_limit, http_limit, k8s_limit, prometheus_limit, tcp_limit
+from golive.runbook.checkmodels import (
+    CHECK_KINDS,
+    DEFAULT_MAX_LATENCY,
+    Baseline,
+    Check,
+    CommandCheck,
+    CommandExpect,
+    HttpCheck,
+    HttpExpect,
+    K8sCheck,
+    K8sCheckSpec,
+    PrometheusCheck,
+    Repeat,
+    TcpCheck,
+)
+from golive.runbook.modelbase import Model, kind_of
 from golive.runbook.types import BatchSpec, Duration
 
 __all__ = [
+    "CHECK_KINDS",
+    "DEFAULT_MAX_LATENCY",
     "STEP_KINDS",
     "AnsibleAction",
     "ApprovalSpec",
+    "Baseline",
     "Check",
+    "CommandCheck",
+    "CommandExpect",
+    "HttpCheck",
+    "HttpExpect",
     "K8sAction",
+    "K8sCheck",
+    "K8sCheckSpec",
+    "Model",
+    "PrometheusCheck",
+    "Repeat",
     "Runbook",
     "Step",
+    "TcpCheck",
 ]
 
-DEFAULT_MAX_LATENCY = 2.0
 STEP_KINDS = ("check", "ansible", "ssh", "k8s", "approval", "pause", "notify")
-CHECK_KINDS = ("http", "tcp", "command", "prometheus", "k8s")
 STATEFUL_KINDS = ("ansible", "ssh", "k8s")
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
-
-class Model(BaseModel):
-    # Deferred: only the models a command validates against get a validator built (Runbook, which
-    # holds every other one); building one per class cost ~45 ms of every ``golive`` start.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-# ---------------------------------------------------------------- checks
-
-
-class Repeat(Model):
-    """How often a check measures and how many failures it tolerates."""
-
-    interval: Duration = 1.0
-    # Wait before the first measurement, e.g. until a new canary pod has been scraped.
-    initial_delay: Duration = 0.0
-    count: int = Field(1, ge=1, le=100_000)
-    failure_limit: int = Field(0, ge=0)
-    consecutive_errors: int = Field(2, ge=0)
-    timeout: Duration | None = None
-
-    def limit_text(self) -> str:
-        """What a measurement must show to pass, in the words of the plan and of every verdict."""
-        raise NotImplementedError
-
-
-class HttpExpect(Model):
-    status: int | list[int] = 200
-    body: str | None = None
-    max_latency: Duration = DEFAULT_MAX_LATENCY
-
-
-class HttpCheck(Repeat):
-    kind: ClassVar[str] = "http"
-    http: str
-    hosts: str | None = None
-    method: Literal["GET", "HEAD", "POST"] = "GET"
-    expect: HttpExpect = HttpExpect()
-
-    def limit_text(self) -> str:
-        e = self.expect
-        return http_limit(status=e.status, body=e.body, max_latency=e.max_latency)
-
-
-class TcpCheck(Repeat):
-    kind: ClassVar[str] = "tcp"
-    tcp: str
-    hosts: str | None = None
-
-    def limit_text(self) -> str:
-        return tcp_limit(timeout=self.timeout or DEFAULT_TCP_TIMEOUT)
-
-
-class CommandExpect(Model):
-    rc: int = 0
-    stdout: str | None = None
-
-
-class CommandCheck(Repeat):
-    kind: ClassVar[str] = "command"
-    command: str
-    hosts: str | None = None
-    expect: CommandExpect = CommandExpect()
-
-    def limit_text(self) -> str:
-        return command_limit(rc=self.expect.rc, stdout=self.expect.stdout)
-
-
-class Baseline(Model):
-    """Compare the canary's value with the stable side's: fail when worse by a factor or margin."""
-
-    query: str
-    max_ratio: float | None = Field(None, gt=0)
-    max_delta: float | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> Baseline:
-        if self.max_ratio is None and self.max_delta is None:
-            raise ValueError("baseline has no rule; set max_ratio, max_delta or both")
-        return self
-
-
-class PrometheusCheck(Repeat):
-    kind: ClassVar[str] = "prometheus"
-    prometheus: str
-    url: str | None = None
-    max: float | None = None
-    min: float | None = None
-    baseline: Baseline | None = None
-
-    @model_validator(mode="after")
-    def _has_limit(self) -> PrometheusCheck:
-        if self.max is None and self.min is None and self.baseline is None:
-            raise ValueError("prometheus gate has no limit; set max, min or baseline")
-        return self
-
-    def limit_text(self) -> str:
-        b = self.baseline
-        return prometheus_limit(
-            max=self.max, min=self.min, max_ratio=b.max_ratio if b else None, max_delta=b.max_delta if b else None
-        )
-
-
-class K8sCheckSpec(Model):
-    deployment: str
-    namespace: str = "default"
-    context: str | None = None
-    available: bool = True
-    max_restarts: int | None = Field(None, ge=0)
-
-
-class K8sCheck(Repeat):
-    kind: ClassVar[str] = "k8s"
-    k8s: K8sCheckSpec
-
-    def limit_text(self) -> str:
-        return k8s_limit(available=self.k8s.available, max_restarts=self.k8s.max_restarts)
-
-
-def _kind_of(value: Any, kinds: tuple[str, ...]) -> str | None:
-    if isinstance(value, dict):
-        found = [k for k in kinds if k in value]
-        return found[0] if len(found) == 1 else None
-    kind = getattr(value, "kind", None)
-    return kind if isinstance(kind, str) else None
-
-
-def _check_kind(value: Any) -> str | None:
-    return _kind_of(value, CHECK_KINDS)
-
-
-Check = Annotated[
-    Annotated[HttpCheck, Tag("http")]
-    | Annotated[TcpCheck, Tag("tcp")]
-    | Annotated[CommandCheck, Tag("command")]
-    | Annotated[PrometheusCheck, Tag("prometheus")]
-    | Annotated[K8sCheck, Tag("k8s")],
-    Discriminator(
-        _check_kind,
-        custom_error_type="check_kind",
-        custom_error_message="a check needs exactly one of: http, tcp, command, prometheus, k8s",
-    ),
-]
 
 # ---------------------------------------------------------------- actions
 
@@ -224,7 +107,7 @@ def _strategy_kind(value: Any) -> str | None:
         return "rolling"
     if isinstance(value, Canary | BlueGreen):
         return "canary" if isinstance(value, Canary) else "blue_green"
-    return _kind_of(value, ("canary", "blue_green"))
+    return kind_of(value, ("canary", "blue_green"))
 
 
 Strategy = Annotated[
@@ -432,7 +315,7 @@ class NotifyStep(StepBase):
 def _step_kind(value: Any) -> str | None:
     if isinstance(value, StepBase):
         return value.kind
-    return _kind_of(value, STEP_KINDS)
+    return kind_of(value, STEP_KINDS)
 
 
 Step = Annotated[
