@@ -1,4 +1,7 @@
-"""Lab orchestration: bring every part up, report on it, inject faults, take it all down.
+"""Lab orchestration: bring every part up, wait until it answers, take it all down.
+
+What the lab records lives in :mod:`golive_lab.state`, what answers in :mod:`golive_lab.status`,
+faults in :mod:`golive_lab.faults`, addresses and ports in :mod:`golive_lab.addresses`.
 
 State lives in ``<labdir>/lab.json`` (see :class:`LabState`). Every process the lab
 starts is recorded there with its PID and kernel start time, and ``down`` stops exactly
@@ -23,9 +26,8 @@ import structlog
 from golive_lab import addresses, envfiles, prefect_server, process, prometheus
 from golive_lab import hosts as lab_hosts
 from golive_lab.errors import LabError, MissingTool
+from golive_lab.faults import FaultActions
 from golive_lab.state import (
-    STATE_FILE,
-    ComponentStatus,
     HostState,
     KubeState,
     LabState,
@@ -35,6 +37,7 @@ from golive_lab.state import (
     default_lab_dir,
     load_state,
 )
+from golive_lab.status import apps_pending, kube_ready, status_of
 
 __all__ = [
     "Lab",
@@ -66,30 +69,9 @@ def emulator_available() -> bool:
         return False
 
 
-def _http_ok(url: str, *, timeout: float = 0.5) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code < 400
-    except httpx.HTTPError:
-        return False
-
-
 def _port_for(service: ServiceState, name: str) -> int:
     """The port a stopped service starts on: the one it had (else the usual one) if free, else any free one."""
     return addresses.pick_port(service.port or PREFERRED_PORTS[name])
-
-
-def _apps_pending(hosts: list[HostState], *, timeout: float) -> list[str]:
-    """Wait until each host's demo service answers /version; return the names that did not in ``timeout``."""
-    pending = {h.name: h.ip for h in hosts}
-    deadline = time.monotonic() + timeout
-    while pending:
-        for name, ip in list(pending.items()):
-            if _http_ok(f"http://{ip}:{lab_hosts.APP_PORT}/version", timeout=0.5):
-                del pending[name]
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    return sorted(pending)
 
 
 def _check_tools() -> None:
@@ -99,33 +81,8 @@ def _check_tools() -> None:
     prometheus.find_binary()
 
 
-class Lab:
-    """One lab in one directory."""
-
-    def __init__(self, lab_dir: Path | str | None = None) -> None:
-        self.dir = Path(lab_dir).resolve() if lab_dir else default_lab_dir()
-        for hidden in ("/opt", "/srv"):
-            if self.dir == Path(hidden) or Path(hidden) in self.dir.parents:
-                raise LabError(f"lab dir {self.dir} is under {hidden}, which every lab host replaces")
-
-    # -- state -------------------------------------------------------------------------
-    @property
-    def state_path(self) -> Path:
-        return self.dir / STATE_FILE
-
-    def load(self) -> LabState | None:
-        return load_state(self.dir)
-
-    def require(self) -> LabState:
-        state = self.load()
-        if state is None:
-            raise LabError(f"no lab in {self.dir}; run `golive lab up` first")
-        return state
-
-    def save(self, state: LabState) -> None:
-        tmp = self.state_path.with_suffix(".json.tmp")
-        tmp.write_text(state.model_dump_json(indent=2))
-        tmp.replace(self.state_path)
+class Lab(FaultActions):
+    """One lab in one directory: up, down, and what answers."""
 
     # -- up ----------------------------------------------------------------------------
     def up(
@@ -298,19 +255,13 @@ class Lab:
         kube = state.kube
         if kube.pid:
             while time.monotonic() < deadline:
-                if self._kube_ready(kube):
+                if kube_ready(kube):
                     break
                 if not kube.alive():
                     raise LabError(f"the kube emulator exited; see {self.dir}/kube/emulator.log")
                 time.sleep(0.05)
             else:
                 raise LabError(f"the kube emulator did not answer; see {self.dir}/kube/emulator.log")
-
-    @staticmethod
-    def _kube_ready(kube: KubeState) -> bool:
-        if not kube.url:
-            return False
-        return _http_ok(f"{kube.url}/healthz") or _http_ok(f"{kube.url}/version")
 
     def _wait_prefect(self, state: LabState, *, timeout: float) -> None:
         pre = state.prefect
@@ -329,7 +280,7 @@ class Lab:
     def _wait_apps(self, state: LabState, *, timeout: float) -> None:
         # A host whose service was stopped on purpose (a fault) is not waited for.
         faulted = {fault.get("host") for fault in state.faults}
-        missing = _apps_pending([h for h in state.hosts if h.name not in faulted], timeout=timeout)
+        missing = apps_pending([h for h in state.hosts if h.name not in faulted], timeout=timeout)
         if missing:
             raise LabError(
                 f"the demo service did not answer /version within {timeout:.0f}s on: {', '.join(missing)}; "
@@ -352,81 +303,13 @@ class Lab:
             envfiles.publish(settings, env)
             state.settings_file = str(settings)
 
-    # -- status ------------------------------------------------------------------------
     def status(self) -> LabStatus:
         """What runs and what answers, component by component."""
-        state = self.load()
-        if state is None:
-            return LabStatus(dir=str(self.dir), up=False, components=[])
-        comps: list[ComponentStatus] = []
-        for host in state.hosts:
-            running = host.alive()
-            sshd = running and lab_hosts.ssh_answers(host.ip, host.port, timeout=0.3)
-            app = running and _http_ok(f"http://{host.ip}:{lab_hosts.APP_PORT}/version", timeout=0.5)
-            version = ""
-            if app:
-                with contextlib.suppress(httpx.HTTPError):
-                    version = httpx.get(f"http://{host.ip}:{lab_hosts.APP_PORT}/version", timeout=0.5).text.strip()
-            detail = f"sshd {'up' if sshd else 'down'}, app {version or 'down'}"
-            comps.append(
-                ComponentStatus(
-                    name=host.name,
-                    kind="host",
-                    pid=host.pid,
-                    running=running,
-                    ready=sshd,
-                    url=f"ssh://root@{host.ip}:{host.port}",
-                    detail=detail,
-                )
-            )
-        prom = state.prometheus
-        comps.append(
-            ComponentStatus(
-                name="prometheus",
-                kind="prometheus",
-                pid=prom.pid,
-                running=prom.alive(),
-                ready=bool(prom.url) and prometheus.is_ready(prom.url or ""),
-                url=prom.url,
-            )
-        )
-        kube = state.kube
-        comps.append(
-            ComponentStatus(
-                name="kube-api",
-                kind="kube",
-                pid=kube.pid,
-                running=kube.alive(),
-                ready=self._kube_ready(kube),
-                url=kube.url,
-                detail=kube.skipped or "emulator, not a real cluster",
-            )
-        )
-        pre = state.prefect
-        if pre.pid:
-            running = pre.alive()
-            healthy = running and prefect_server.is_healthy(pre.url or "")
-            comps.append(
-                ComponentStatus(
-                    name="prefect",
-                    kind="prefect",
-                    pid=pre.pid,
-                    running=running,
-                    ready=healthy,
-                    url=pre.url,
-                    detail="" if healthy or not running else "starting (5-12 s)",
-                )
-            )
-        if state.traffic.pid:
-            running = state.traffic.alive()
-            comps.append(
-                ComponentStatus(name="traffic", kind="traffic", pid=state.traffic.pid, running=running, ready=running)
-            )
-        return LabStatus(dir=str(self.dir), up=any(c.running for c in comps), components=comps, faults=state.faults)
+        return status_of(self.dir, self.load())
 
     def wait_apps(self, *, timeout: float = 30.0) -> list[str]:
         """Wait until every host's demo service answers /version; return the hosts that did not."""
-        return _apps_pending(self.require().hosts, timeout=timeout)
+        return apps_pending(self.require().hosts, timeout=timeout)
 
     def wait_prefect(self, *, timeout: float = 40.0) -> bool:
         """Wait until the lab's Prefect server answers /api/health."""
@@ -458,102 +341,3 @@ class Lab:
         self.state_path.unlink(missing_ok=True)
         log.info("lab_down", dir=str(self.dir), stopped=len(procs))
         return []
-
-    # -- faults ------------------------------------------------------------------------
-    def _record(self, state: LabState, fault: dict[str, object]) -> None:
-        state.faults.append(fault)
-        self.save(state)
-        log.info("fault_injected", **{str(k): v for k, v in fault.items()})
-
-    def host_down(self, name: str) -> None:
-        """Take a host off: its sshd and every process in it end, as when a machine dies."""
-        state = self.require()
-        host = state.host(name)
-        if not process.stop(host.pid, host.started):
-            raise LabError(f"host {name} (pid {host.pid}) did not stop")
-        host.pid = host.started = None
-        self._record(state, {"fault": "host-down", "host": name})
-
-    def host_up(self, name: str, *, timeout: float = 10.0) -> None:
-        """Bring a host back: boot it if it is down, start sshd if only sshd was stopped."""
-        state = self.require()
-        host = state.host(name)
-        if host.alive():
-            lab_hosts.signal_init(host.pid or 0, signal.SIGUSR1)
-        else:
-            host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
-        state.faults = [f for f in state.faults if f.get("host") != name]
-        self.save(state)
-        if lab_hosts.wait_ssh([host.spec()], timeout=timeout):
-            raise LabError(f"sshd on {name} did not answer within {timeout:.0f}s")
-        log.info("host_up", host=name, pid=host.pid)
-
-    def sshd_stop(self, name: str) -> None:
-        """Stop only the host's sshd; its services keep running."""
-        state = self.require()
-        host = state.host(name)
-        if not host.alive() or not lab_hosts.signal_init(host.pid or 0, signal.SIGUSR2):
-            raise LabError(f"host {name} is not running")
-        deadline = time.monotonic() + 5.0
-        while lab_hosts.ssh_answers(host.ip, host.port, timeout=0.2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self._record(state, {"fault": "sshd-stop", "host": name})
-
-    def app_crash(self, name: str) -> int:
-        """Kill the host's demo service with SIGKILL; return the PID that was killed."""
-        state = self.require()
-        host = state.host(name)
-        pid = lab_hosts.app_pid(self.dir, name, host.pid or 0) if host.alive() else None
-        if pid is None:
-            raise LabError(f"no demo service runs on {name}")
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 2.0
-        while process.is_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self._record(state, {"fault": "app-crash", "host": name, "pid": pid})
-        return pid
-
-    def _kube_admin(self, method: str, body: dict[str, object] | None = None) -> None:
-        state = self.require()
-        if not state.kube.url or not state.kube.alive():
-            raise LabError("the kube emulator is not running")
-        resp = httpx.request(method, f"{state.kube.url}/_emulator/faults", json=body, timeout=5.0)
-        if resp.status_code >= 400:
-            raise LabError(f"emulator refused the fault: {resp.status_code} {resp.text.strip()}")
-
-    def api_errors(self, *, code: int = 503, count: int = 5, retry_after: float | None = 1.0) -> None:
-        """Make the Kubernetes API answer the next ``count`` requests with ``code``."""
-        body: dict[str, object] = {"code": code, "count": count}
-        if retry_after is not None:
-            body["retry_after"] = retry_after
-        self._kube_admin("POST", body)
-        self._record(self.require(), {"fault": "api-errors", **body})
-
-    def api_latency(self, seconds: float) -> None:
-        """Delay every Kubernetes API answer by ``seconds``."""
-        self._kube_admin("POST", {"latency": seconds})
-        self._record(self.require(), {"fault": "api-latency", "latency": seconds})
-
-    def api_conflicts(self, count: int) -> None:
-        """Make the next ``count`` writes to the Kubernetes API fail with 409 Conflict."""
-        self._kube_admin("POST", {"conflicts": count})
-        self._record(self.require(), {"fault": "api-conflicts", "conflicts": count})
-
-    def clear(self) -> None:
-        """Undo every fault: API faults cleared, hosts and sshd back, crashed services restarted."""
-        state = self.require()
-        if state.kube.url and state.kube.alive():
-            self._kube_admin("DELETE")
-        for host in state.hosts:
-            if not host.alive():
-                host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
-            else:
-                lab_hosts.signal_init(host.pid or 0, signal.SIGUSR1)
-                if lab_hosts.app_pid(self.dir, host.name, host.pid or 0) is None:
-                    lab_hosts.signal_init(host.pid or 0, signal.SIGHUP)
-        state.faults = []
-        self.save(state)
-        missing = lab_hosts.wait_ssh([h.spec() for h in state.hosts], timeout=10.0)
-        if missing:
-            raise LabError(f"sshd did not come back on: {', '.join(missing)}")
-        log.info("faults_cleared", dir=str(self.dir))

@@ -99,3 +99,31 @@ def load_state(lab_dir: Path | str | None = None) -> LabState | None:
     if not path.exists():
         return None
     return LabState.model_validate_json(path.read_text())
+
+
+class LabDir:
+    """A lab's directory and the state recorded in it."""
+
+    def __init__(self, lab_dir: Path | str | None = None) -> None:
+        self.dir = Path(lab_dir).resolve() if lab_dir else default_lab_dir()
+        for hidden in ("/opt", "/srv"):
+            if self.dir == Path(hidden) or Path(hidden) in self.dir.parents:
+                raise LabError(f"lab dir {self.dir} is under {hidden}, which every lab host replaces")
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def load(self) -> LabState | None:
+        return load_state(self.dir)
+
+    def require(self) -> LabState:
+        state = self.load()
+        if state is None:
+            raise LabError(f"no lab in {self.dir}; run `golive lab up` first")
+        return state
+
+    def save(self, state: LabState) -> None:
+        tmp = self.state_path.with_suffix(".json.tmp")
+        tmp.write_text(state.model_dump_json(indent=2))
+        tmp.replace(self.state_path)
