@@ -109,4 +109,3 @@ def status_of(lab_dir: Path, state: LabState | None) -> LabStatus:
             ComponentStatus(name="traffic", kind="traffic", pid=state.traffic.pid, running=running, ready=running)
         )
     return LabStatus(dir=str(lab_dir), up=any(c.running for c in comps), components=comps, faults=state.faults)
-
