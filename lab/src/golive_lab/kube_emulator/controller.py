@@ -14,119 +14,36 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
-import json
-import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
-from .resources import BY_KIND
-from .selectors import from_label_selector, matches_labels
-from .store import ApiError, Obj, Store, now_rfc3339, random_suffix
-from .validation import apply_defaults
+from .replicasets import ReplicaSetControl
+from .store import ApiError, Obj, Store, now_rfc3339
+from .workloads import (
+    DEPLOYMENT,
+    DESIRED,
+    HASH_LABEL,
+    MAX_REPLICAS,
+    REPLICASET,
+    REVISION,
+    PodStats,
+    controller_uid,
+    nonzero,
+    owner_ref,
+    parse_time,
+    resolve_int_or_percent,
+    revision_of,
+    template_hash,
+)
+
+__all__ = ["Controller", "resolve_int_or_percent", "template_hash"]
 
 log = structlog.get_logger(__name__)
 
-REVISION = "deployment.kubernetes.io/revision"
-DESIRED = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-HASH_LABEL = "pod-template-hash"
-MAX_POD_CHANGES_PER_TICK = 20
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
-DEPLOYMENT = BY_KIND["Deployment"]
-REPLICASET = BY_KIND["ReplicaSet"]
-POD = BY_KIND["Pod"]
-
-
-def template_hash(template: Obj) -> str:
-    """A short, stable name fragment for a pod template."""
-    template = _without_empty(copy.deepcopy(template))
-    ((template.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
-    number = int.from_bytes(digest[:8], "big")
-    chars = []
-    for _ in range(10):
-        number, index = divmod(number, len(_ALPHABET))
-        chars.append(_ALPHABET[index])
-    return "".join(chars)
-
-
-def _without_empty(value: Any) -> Any:
-    """Drop nulls and empty maps/lists: clients serialise unset fields either way."""
-    if isinstance(value, dict):
-        cleaned = {k: _without_empty(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_without_empty(item) for item in value]
-    return value
-
-
-def resolve_int_or_percent(value: Any, total: int, *, round_up: bool) -> int:
-    """``maxSurge``/``maxUnavailable`` as a pod count."""
-    if isinstance(value, str) and value.endswith("%"):
-        share = float(value[:-1]) * total / 100
-        return math.ceil(share) if round_up else math.floor(share)
-    return int(value or 0)
-
-
-def _revision(obj: Obj) -> int:
-    try:
-        return int(((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
-
-
-def _controller_uid(obj: Obj) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
-
-
-def _owner_ref(owner: Obj) -> Obj:
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-
-
-def _pod_ready(pod: Obj) -> bool:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
-
-
-def _nonzero(values: dict[str, int]) -> dict[str, int]:
-    return {key: value for key, value in values.items() if value}
-
-
-@dataclass
-class PodStats:
-    total: int = 0
-    ready: int = 0
-
-    @property
-    def available(self) -> int:
-        return self.ready
-
-
-class Controller:
+class Controller(ReplicaSetControl):
     """Reconciles Deployments, ReplicaSets and owner references on each tick."""
 
     def __init__(
@@ -167,97 +84,17 @@ class Controller:
         for replicaset in replicasets:
             self._sync_replicaset(replicaset)
 
-    # -- garbage collection ------------------------------------------------------------
-    def _collect_garbage(self) -> None:
-        owners = {obj["metadata"]["uid"] for obj in self.store.list(DEPLOYMENT)[0]}
-        owners |= {obj["metadata"]["uid"] for obj in self.store.list(REPLICASET)[0]}
-        for res in (REPLICASET, POD):
-            for obj in self.store.list(res)[0]:
-                uid = _controller_uid(obj)
-                if uid is not None and uid not in owners:
-                    meta = obj["metadata"]
-                    try:
-                        self.store.delete(res, meta["namespace"], meta["name"])
-                    except ApiError:
-                        continue
-                    log.info("orphan_deleted", kind=res.kind, namespace=meta["namespace"], name=meta["name"])
-
-    # -- pods per owner ----------------------------------------------------------------
-    def _pods_of(self, namespace: str, uid: str) -> list[Obj]:
-        pods, _ = self.store.list(POD, namespace)
-        return [pod for pod in pods if _controller_uid(pod) == uid]
-
-    def _stats(self, rs: Obj) -> PodStats:
-        pods = self._pods_of(rs["metadata"]["namespace"], rs["metadata"]["uid"])
-        return PodStats(total=len(pods), ready=sum(1 for pod in pods if _pod_ready(pod)))
-
-    # -- ReplicaSet --------------------------------------------------------------------
-    def _sync_replicaset(self, rs: Obj) -> None:
-        meta = rs["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        pods = self._pods_of(namespace, meta["uid"])
-        wanted = int((rs.get("spec") or {}).get("replicas", 0))
-        if len(pods) < wanted:
-            for _ in range(min(wanted - len(pods), MAX_POD_CHANGES_PER_TICK)):
-                pods.append(self._create_pod(rs))
-        elif len(pods) > wanted:
-            # Delete pods that are not ready first, then the newest.
-            ranked = sorted(
-                pods,
-                key=lambda pod: (_pod_ready(pod), pod["metadata"]["creationTimestamp"], pod["metadata"]["name"]),
-            )
-            doomed = ranked[: len(pods) - wanted][:MAX_POD_CHANGES_PER_TICK]
-            for pod in doomed:
-                try:
-                    self.store.delete(POD, namespace, pod["metadata"]["name"])
-                except ApiError:
-                    continue
-                pods.remove(pod)
-        ready = sum(1 for pod in pods if _pod_ready(pod))
-        selector = from_label_selector((rs.get("spec") or {}).get("selector"))
-        labeled = sum(1 for pod in pods if matches_labels(pod["metadata"].get("labels"), selector))
-        status = {
-            "replicas": len(pods),
-            **_nonzero({"fullyLabeledReplicas": labeled, "readyReplicas": ready, "availableReplicas": ready}),
-            "observedGeneration": meta.get("generation", 1),
-        }
-
-        def change(obj: Obj) -> None:
-            obj["status"] = status
-
-        self.store.mutate(REPLICASET, namespace, name, change)
-
-    def _create_pod(self, rs: Obj) -> Obj:
-        template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-        tmeta = template.get("metadata") or {}
-        pod: Obj = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{rs['metadata']['name']}-{random_suffix()}",
-                "namespace": rs["metadata"]["namespace"],
-                "labels": tmeta.get("labels") or {},
-                "annotations": tmeta.get("annotations") or {},
-                "ownerReferences": [_owner_ref(rs)],
-            },
-            "spec": template.get("spec") or {},
-            "status": {"phase": "Pending"},
-        }
-        if not pod["metadata"]["annotations"]:
-            del pod["metadata"]["annotations"]
-        apply_defaults(POD, pod)
-        return self.store.create(POD, pod)
-
     # -- Deployment --------------------------------------------------------------------
     def _sync_deployment(self, deployment: Obj) -> None:
         meta, spec = deployment["metadata"], deployment.get("spec") or {}
         namespace, uid = meta["namespace"], meta["uid"]
         desired = int(spec.get("replicas", 1))
-        rss = [rs for rs in self.store.list(REPLICASET, namespace)[0] if _controller_uid(rs) == uid]
+        rss = [rs for rs in self.store.list(REPLICASET, namespace)[0] if controller_uid(rs) == uid]
         digest = template_hash(spec.get("template") or {})
         new_rs = next((rs for rs in rss if rs["metadata"].get("labels", {}).get(HASH_LABEL) == digest), None)
         old_rss = sorted(
-            (rs for rs in rss if rs is not new_rs), key=lambda rs: (_revision(rs), rs["metadata"]["creationTimestamp"])
+            (rs for rs in rss if rs is not new_rs),
+            key=lambda rs: (revision_of(rs), rs["metadata"]["creationTimestamp"]),
         )
         paused = bool(spec.get("paused"))
         strategy = spec.get("strategy") or {}
@@ -269,13 +106,13 @@ class Controller:
         elif surge == 0 and unavailable == 0:
             unavailable = 1
         moved = False
-        max_revision = max((_revision(rs) for rs in rss), default=0)
+        max_revision = max((revision_of(rs) for rs in rss), default=0)
 
         if not paused:
             if new_rs is None:
                 new_rs = self._create_replicaset(deployment, digest, max_revision + 1, desired, surge)
                 moved = True
-            elif _revision(new_rs) < max_revision or _revision(new_rs) == 0:
+            elif revision_of(new_rs) < max_revision or revision_of(new_rs) == 0:
                 new_rs = self._annotate_rs(new_rs, max_revision + 1, desired, surge)
                 moved = True
             if strategy.get("type") == "Recreate":
@@ -308,7 +145,7 @@ class Controller:
                     DESIRED: str(desired),
                     MAX_REPLICAS: str(desired + surge),
                 },
-                "ownerReferences": [_owner_ref(deployment)],
+                "ownerReferences": [owner_ref(deployment)],
             },
             "spec": {
                 "replicas": 0,
@@ -489,7 +326,7 @@ class Controller:
                 "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.', touch=True
             )
         elif progressing.get("reason") != "ProgressDeadlineExceeded" and deadline is not None:
-            since = _parse_time(progressing.get("lastUpdateTime")) or now
+            since = parse_time(progressing.get("lastUpdateTime")) or now
             if (now - since).total_seconds() > int(deadline):
                 set_condition(
                     "Progressing",
@@ -502,10 +339,10 @@ class Controller:
 
         status = {
             "observedGeneration": generation,
-            **_nonzero(counts),
+            **nonzero(counts),
             "conditions": [conditions[k] for k in ("Available", "Progressing") if k in conditions],
         }
-        revision = str(_revision(new_rs)) if new_rs is not None else None
+        revision = str(revision_of(new_rs)) if new_rs is not None else None
 
         def change(obj: Obj) -> None:
             if int(obj["metadata"].get("generation", 1)) != generation:
