@@ -17,7 +17,8 @@ Once through Prefect (the lab's server) and once with ``--no-prefect``.
 
 Then the Kubernetes case, against an API emulator of its own: a canary of ``v2-bad`` (its
 pods never get Ready) on a 3-replica Deployment, canary stages [10, 50, 100], no verify
-check, a progress deadline of 600 s. From the journal: the canary stage's start -> the
+check, a progress deadline of 600 s, the demo app's readiness probe declared (4 s, then
+every 1 s, 3 failures: 7 s). From the journal: the canary stage's start -> the
 step failing on its pods (the wait's own signal) -> the first ``compensation_started``
 (target < 10 s; before the wait failed fast it took the progress deadline, ~32 s).
 """
@@ -104,7 +105,9 @@ def k8s_canary(work: Path) -> dict[str, Any]:
         )
         api = config.new_client_from_config(config_file=str(emu.kubeconfig), context="lab")
         labels = {"app": "web"}
-        containers = [{"name": "app", "image": "registry.local/demo:v1"}]
+        # The demo app's readiness as a user would declare it: Ready within 4 s, probed every second.
+        probe = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 4, "periodSeconds": 1}
+        containers = [{"name": "app", "image": "registry.local/demo:v1", "readinessProbe": probe}]
         spec = {"replicas": 3, "progressDeadlineSeconds": 600, "selector": {"matchLabels": labels}}
         template = {"metadata": {"labels": labels}, "spec": {"containers": containers}}
         body = {"metadata": {"name": "web", "labels": labels}, "spec": {**spec, "template": template}}

@@ -37,6 +37,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(180)]
 V1 = "registry.local/demo:v1"
 V2 = "registry.local/demo:v2"
 BAD = "registry.local/demo:v2-bad"
+# The demo app's readiness as a user would declare it: failing 7 s after the container starts.
+READINESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 4, "periodSeconds": 1}
 
 
 @pytest.fixture(scope="module")
@@ -215,20 +217,22 @@ def test_a_bad_canary_fails_on_readiness_and_undo_leaves_stable_as_before(
     project: Path, driver: K8sDriver, apps: client.AppsV1Api
 ) -> None:
     """A -bad canary never gets Ready: its wait fails on readiness (no progress deadline) and undo deletes it."""
-    apps.create_namespaced_deployment("default", deployment("cbad", deadline=600))  # type: ignore[arg-type]
+    body = deployment("cbad", deadline=600)
+    body["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = READINESS
+    apps.create_namespaced_deployment("default", body)  # type: ignore[arg-type]
     driver.wait_rollout(None, "default", "cbad", timeout=60)
     before = spec_of(apps, "cbad")
     kind = K8sKind()
-    body = f'    k8s: {{deployment: cbad, image: "{BAD}", strategy: {{canary: [10, 50, 100]}}, timeout: 120s}}\n'
+    step = f'    k8s: {{deployment: cbad, image: "{BAD}", strategy: {{canary: [10, 50, 100]}}, timeout: 120s}}\n'
     run = FakeRun(driver, project)
     with pytest.raises(StepFailedHere) as failed:
-        kind.run(k8s_step(body), run)
+        kind.run(k8s_step(step), run)
     cause = failed.value.__cause__
     assert isinstance(cause, RolloutFailed)
     assert (cause.signal, cause.deployment) == ("readiness", "cbad-canary")
     assert "cbad-canary" in str(failed.value)
     assert run.of("canary_stage") == []
-    kind.undo(k8s_step(body), StepUnit("k8s", None), run)
+    kind.undo(k8s_step(step), StepUnit("k8s", None), run)
     assert names(apps, "cbad") == {"cbad"}
     assert spec_of(apps, "cbad") == before
 

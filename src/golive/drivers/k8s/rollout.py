@@ -32,10 +32,11 @@ WATCH_CHUNK_S = 30
 POD_CHECK_S = 1.0
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
-# A container that declares no readiness probe: judged as if probed every second, failing 3 times
-# after 4 s of grace. A good demo pod is Ready ~0.6 s after it starts on an idle machine, but took
-# up to 5.8 s on a loaded one (4 s of grace failed good canaries there); a bad one is never Ready.
-DEFAULT_PROBE = {"initialDelaySeconds": 4, "periodSeconds": 1, "failureThreshold": 3}
+# A container that declares no readiness probe is judged with Kubernetes' defaults for one
+# (10 s period, 3 failures): 30 s. A fixed few seconds failed good pods on a loaded machine
+# (20 rollouts at once: Ready after more than 7 s), so the window comes from the pod template:
+# declare the readiness probe your app has, e.g. 4 s + 1 s x 3 for the lab's demo app.
+DEFAULT_PROBE = {"initialDelaySeconds": 0, "periodSeconds": 10, "failureThreshold": 3}
 IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError")
 
 
@@ -165,22 +166,29 @@ class PodWatch:
         return None
 
 
-def _new_pods(api: KubeApi, cluster: Cluster, dep: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
-    """Pods of the ReplicaSet of the Deployment's current revision (none until the controller made it)."""
+def _new_pods(
+    api: KubeApi, cluster: Cluster, dep: dict[str, Any], namespace: str, found: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Pods of the ReplicaSet of the Deployment's current revision (none until the controller made it).
+
+    ``found`` keeps that ReplicaSet's pod selector by revision, so it is looked up once per wait.
+    """
     meta = dep.get("metadata") or {}
     revision = (meta.get("annotations") or {}).get(REVISION)
     labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     if revision is None or not labels or not _caught_up(dep):
         return []
     selector = label_selector(labels)
-    for rs in api.listed(cluster, cluster.apps.list_namespaced_replica_set, namespace, selector):
-        rs_meta = rs.get("metadata") or {}
-        owned = any(o.get("uid") == meta.get("uid") for o in rs_meta.get("ownerReferences") or [])
-        pod_hash = (rs_meta.get("labels") or {}).get(HASH_LABEL)
-        if owned and pod_hash and (rs_meta.get("annotations") or {}).get(REVISION) == revision:
-            pods_of = f"{selector},{HASH_LABEL}={pod_hash}"
-            return api.listed(cluster, cluster.core.list_namespaced_pod, namespace, pods_of)
-    return []
+    if revision not in found:
+        for rs in api.listed(cluster, cluster.apps.list_namespaced_replica_set, namespace, selector):
+            rs_meta = rs.get("metadata") or {}
+            owned = any(o.get("uid") == meta.get("uid") for o in rs_meta.get("ownerReferences") or [])
+            pod_hash = (rs_meta.get("labels") or {}).get(HASH_LABEL)
+            if owned and pod_hash and (rs_meta.get("annotations") or {}).get(REVISION) == revision:
+                found[revision] = f"{selector},{HASH_LABEL}={pod_hash}"
+        if revision not in found:
+            return []
+    return api.listed(cluster, cluster.core.list_namespaced_pod, namespace, found[revision])
 
 
 def wait_rollout(
@@ -198,6 +206,7 @@ def wait_rollout(
     last: dict[str, Any] = {}
     fresh = False
     pods = None if max_pod_failures is None else PodWatch(name, max_pod_failures, clock)
+    found: dict[str, str] = {}
     chunk = WATCH_CHUNK_S if pods is None else max(1, math.ceil(POD_CHECK_S))
     while True:
         left = end - clock()
@@ -237,11 +246,11 @@ def wait_rollout(
                         deployment=name,
                     )
                 if pods is not None and pods.due():
-                    pods.check(_new_pods(api, cluster, last, namespace))
+                    pods.check(_new_pods(api, cluster, last, namespace, found))
                 if clock() >= end:
                     break
             if pods is not None and last and pods.due():
-                pods.check(_new_pods(api, cluster, last, namespace))
+                pods.check(_new_pods(api, cluster, last, namespace, found))
         except DriverError:
             raise
         except Exception as exc:
