@@ -19,6 +19,9 @@ NAMESPACE = "demo"
 NAME = "demo-api"
 
 
+READINESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 4, "periodSeconds": 2}
+
+
 def _deployment(replicas: int) -> dict[str, Any]:
     labels = {"app": NAME}
     return {
@@ -34,7 +37,14 @@ def _deployment(replicas: int) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "containers": [
-                        {"name": "api", "image": "registry.local/demo:v1", "ports": [{"containerPort": 8080}]}
+                        {
+                            "name": "api",
+                            "image": "registry.local/demo:v1",
+                            "ports": [{"containerPort": 8080}],
+                            # As a user would declare it: golive fails a canary whose new pods stay
+                            # unready past this probe's window, instead of at the progress deadline.
+                            "readinessProbe": READINESS,
+                        }
                     ]
                 },
             },

@@ -157,6 +157,8 @@ def _apply(runner: Runner, step: StepBase, planned: PlannedStep, stage: Stage) -
     try:
         return retrying(stage.apply)
     except TransientError as exc:
+        if not stage.hosts:  # no host to count it against: the stage failed
+            raise StepFailed(planned.id, f"{type(exc).__name__}: {exc}", stage.batch) from exc
         # Nobody answered, so nothing changed: count it like per-host unreachable results.
         return ActionResult(
             results={h: HostResult(h, ok=False, unreachable=True, message=str(exc)) for h in stage.hosts}
