@@ -15,6 +15,7 @@ __all__ = [
     "GoliveError",
     "Issue",
     "JournalCorrupt",
+    "NotFoundError",
     "PermanentError",
     "RunbookError",
     "TransientError",
@@ -96,3 +97,7 @@ class TransientError(DriverError):
 
 class PermanentError(DriverError):
     """A deterministic failure: retrying would give the same answer."""
+
+
+class NotFoundError(PermanentError):
+    """What was asked for does not exist (an API object, its namespace)."""

@@ -89,12 +89,17 @@ def _api_error(status: int, message: str = "", retry_after: str | None = None) -
 
 
 class _Kube:
-    """The Kubernetes driver's ``clients(context)``: apps and core APIs that answer from a script."""
+    """The Kubernetes driver's ``clients(context)``: apps and core APIs that answer from a script;
+    ``call`` is the driver's own (its retries, Retry-After and error classification), sleeping into ``waits``."""
 
     def __init__(self, *deployments: Any, pods: list[Any] | None = None) -> None:
+        from golive.drivers.k8s.api import KubeApi
+
         self.answers = list(deployments)
         self.pods = pods or []
         self.selectors: list[str] = []
+        self.waits: list[float] = []
+        self.call = KubeApi(inventory=None, sleep=self.waits.append).call
 
     def clients(self, context: str | None) -> tuple[Any, Any]:
         return SimpleNamespace(read_namespaced_deployment=self._read), SimpleNamespace(list_namespaced_pod=self._list)
@@ -295,9 +300,8 @@ def test_k8s_without_a_cluster_is_inconclusive() -> None:
 
 def _k8s(kube: _Kube, **spec: Any) -> Verdict:
     check = K8sCheck.model_validate({"k8s": {"deployment": "web", **spec}})
-    waits: list[float] = []
-    verdict = measure_deployment(check.k8s, kube, sleep=waits.append)
-    assert waits == [], "only transient answers are retried"
+    verdict = measure_deployment(check.k8s, kube)
+    assert kube.waits == [], "only transient answers are retried"
     return verdict
 
 
@@ -329,11 +333,10 @@ def test_k8s_probe_fails_a_missing_deployment_and_is_inconclusive_when_refused()
 def test_k8s_probe_retries_a_503_burst_as_the_server_asks() -> None:
     """Transient answers are retried within the measurement, waiting what Retry-After says."""
     kube = _Kube(_api_error(503, retry_after="1"), _api_error(429, retry_after="2"), _deployment())
-    waits: list[float] = []
     check = K8sCheck.model_validate({"k8s": {"deployment": "web"}})
-    verdict = measure_deployment(check.k8s, kube, sleep=waits.append)
+    verdict = measure_deployment(check.k8s, kube)
     assert verdict.ok, verdict.summary()
-    assert waits == [1.0, 2.0]
+    assert kube.waits == [1.0, 2.0]
 
 
 def test_k8s_probe_without_the_named_cluster_is_inconclusive() -> None:
@@ -343,6 +346,9 @@ def test_k8s_probe_without_the_named_cluster_is_inconclusive() -> None:
     class _NoCluster:
         def clients(self, context: str | None) -> tuple[Any, Any]:
             raise PermanentError(f"no cluster {context!r} in golive_clusters; known: lab")
+
+        def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
 
     check = K8sCheck.model_validate({"k8s": {"deployment": "web", "context": "prod"}})
     verdict = measure_deployment(check.k8s, _NoCluster())

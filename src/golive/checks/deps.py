@@ -6,13 +6,16 @@ the Kubernetes API clients per context) and the environment (the Prometheus URL)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from kubernetes.client import AppsV1Api, CoreV1Api
 
 __all__ = ["CommandResult", "KubeApis", "ProbeDeps", "RunCommand"]
+
+T = TypeVar("T")
 
 
 class CommandResult(Protocol):
@@ -46,6 +49,11 @@ class KubeApis(Protocol):
     """
 
     def clients(self, context: str | None) -> tuple[AppsV1Api, CoreV1Api]: ...
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` retried while the fault is transient; a refusal raises
+        ``golive.errors.DriverError`` (``NotFoundError`` for a 404)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from kubernetes.client.rest import ApiException
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_base
 
-from golive.errors import PermanentError, TransientError
+from golive.errors import NotFoundError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -41,7 +41,7 @@ RETRY_AFTER_CAP_S = 30.0
 KINDS = ("Deployment", "Service")
 
 
-class NotFound(PermanentError):
+class NotFound(NotFoundError):
     """404: the object (or its namespace) does not exist."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from kubernetes import client
@@ -26,6 +26,8 @@ from .rollout import wait_rollout
 
 if TYPE_CHECKING:
     from golive.inventory import Inventory
+
+T = TypeVar("T")
 
 __all__ = ["K8sDriver"]
 
@@ -66,6 +68,10 @@ class K8sDriver:
     def clients(self, context: str | None) -> tuple[client.AppsV1Api, client.CoreV1Api]:
         cluster = self.api.cluster(context)
         return cluster.apps, cluster.core
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One API call through the driver's retries (transient faults only) and error classification."""
+        return self.api.call(fn, *args, **kwargs)
 
     def read(self, context: str | None, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         """The object (Deployment or Service) as the server holds it; None when it does not exist."""
