@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from golive.exits import ExitCode
 from golive_lab.lab import Lab, LabError, LabStatus, MissingTool
 
 app = typer.Typer(
@@ -33,12 +34,12 @@ def _lab(lab_dir: Path | None) -> Lab:
         return Lab(lab_dir)
     except LabError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(ExitCode.BAD_INPUT) from exc
 
 
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(1)
+    return typer.Exit(ExitCode.FAILED)
 
 
 def render_status(status: LabStatus) -> None:
@@ -98,7 +99,7 @@ def up(
                 seed_demo_api(Path(state.kube.kubeconfig))
     except MissingTool as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(ExitCode.BAD_INPUT) from exc
     except (LabError, OSError) as exc:
         raise _fail(exc) from exc
     render_status(lab.status())
@@ -116,7 +117,7 @@ def status(lab_dir: DirOption = None) -> None:
     result = lab.status()
     render_status(result)
     if not result.up:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -126,7 +127,7 @@ def down(lab_dir: DirOption = None) -> None:
     left = lab.down()
     if left:
         err.print(f"[red]still running:[/red] {left}")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
     console.print("lab stopped")
 
 
