@@ -70,12 +70,10 @@ def await_approval(runner: Runner, *, planned: PlannedStep, message: str | None)
             steer.poll()
             if steer.abort_reason:
                 raise Aborted(steer.abort_reason)
-            answers = steer.take("approve", "reject")
             from_ui = ui.poll() if ui is not None else None
-            if from_ui is not None:
+            if from_ui is not None:  # journaled as a control like any other, and so taken below once
                 steer.record("control", **from_ui, digest=runner.plan.digest, step=planned.id)
-                answers.append(from_ui)
-            for c in answers:
+            for c in steer.take("approve", "reject"):
                 _count(runner, planned, c, accepted, allowed)
             if len(accepted) >= spec.approvers:
                 steer.record("approval_granted", step=planned.id, approvers=accepted)

@@ -8,6 +8,7 @@ canary stage bakes, promotes and aborts exactly like a host batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def run_stages(
         runner.steer.check_abort()
         runner.steer.forget_promote()  # a promote counts for the bake it was sent in, not a later one
         ctx = context(batch={"index": stage.index, "hosts": list(stage.hosts)}) if stage.batch else context()
-        run = lambda stage=stage, ctx=ctx: _one_stage(runner, step, planned, stage, ctx)  # noqa: E731
+        run = functools.partial(_one_stage, runner, step, planned, stage, ctx)
         if stage.batch is not None and len(planned.batches) > 1:
             runner.svc.task(f"{planned.id}[batch {stage.index}]", run)
         else:
