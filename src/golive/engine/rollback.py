@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential
 
-from golive.errors import DriverError, TransientError
+from golive.errors import DriverError, PermanentError, TransientError
 from golive.kinds import kind_of
 from golive.kinds.base import StepUnit
 from golive.runbook.models import NoRollback
@@ -96,7 +96,9 @@ def _compensate(runner: Runner, unit: StepUnit) -> None:
                 hosts={h: {"ok": r.ok, "message": r.message} for h, r in result.results.items()},
             )
             if not result.ok:
-                raise DriverError(result.summary())
+                unreached = all(result.results[h].unreachable for h in result.failed_hosts)
+                # A host that did not answer may answer the next time; one that refused will refuse again.
+                raise (TransientError if unreached else PermanentError)(result.summary())
 
     retrying = Retrying(
         retry=retry_if_exception_type(TransientError),
