@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,6 +66,9 @@ class Inventory:
     _manager: InventoryManager = field(repr=False)
     _loader: DataLoader = field(repr=False)
     _vars: VariableManager = field(repr=False)
+    # Ansible's inventory, plugin loader and templar are not thread-safe (two hosts templated at
+    # once can each find a filter plugin half-loaded), and probes ask from worker threads.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
     def host_names(self) -> list[str]:
@@ -78,7 +82,7 @@ class Inventory:
         """Hosts an Ansible host pattern selects (``app``, ``app:&eu``, ``app[0:2]``, ``app-*``)."""
         import warnings
 
-        with warnings.catch_warnings():
+        with self._lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return [h.name for h in self._manager.get_hosts(pattern)]
 
@@ -89,7 +93,11 @@ class Inventory:
         return (f"did you mean {near[0]!r}? " if near else "") + f"groups in {self.env}: {groups}"
 
     def host_vars(self, name: str) -> dict[str, Any]:
-        """Every variable of a host, templated by Ansible's own templar."""
+        """Every variable of a host, templated by Ansible's own templar (one caller at a time)."""
+        with self._lock:
+            return self._host_vars(name)
+
+    def _host_vars(self, name: str) -> dict[str, Any]:
         from ansible.template import Templar
 
         host = self._manager.get_host(name)
