@@ -87,13 +87,6 @@ class Runner:
         self.resources: dict[str, Any] = {}
         self.ending: list[Any] = []
 
-    @classmethod
-    def from_state(cls, state: RunState, **kwargs: Any) -> Runner:
-        """A runner that goes on from a journal another process wrote (resume, abort)."""
-        runner = cls(initiator=state.meta.get("initiator"), **kwargs)
-        runner.steer.skip_to(state)
-        return runner
-
     # ------------------------------------------------------------ public faces
 
     @property
