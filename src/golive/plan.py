@@ -32,7 +32,16 @@ from golive.runbook.models import (
 from golive.runbook.types import batch_sizes
 from golive.runbook.validate import validate
 
-__all__ = ["PLAN_SCHEMA_VERSION", "Batch", "FailurePoint", "Gate", "Plan", "PlannedStep", "build_plan"]
+__all__ = [
+    "PLAN_SCHEMA_VERSION",
+    "Batch",
+    "FailurePoint",
+    "Gate",
+    "Plan",
+    "PlanInput",
+    "PlannedStep",
+    "build_plan",
+]
 
 PLAN_SCHEMA_VERSION = 1
 CHECK_S = 0.2  # one measurement, when nothing better is known (seconds)
@@ -78,6 +87,15 @@ class RollbackInfo(_Out):
     detail: str = ""
 
 
+class PlanInput(_Out):
+    """One thing the run reads, and its content hash: a file (path from the project root),
+    the runbook itself, an inventory variable, a param, ``previous``, golive's version."""
+
+    kind: str  # runbook | file | inventory-var | param | previous | hosts | golive
+    name: str
+    sha256: str
+
+
 class PlannedStep(_Out):
     index: int
     id: str
@@ -108,6 +126,9 @@ class Plan(_Out):
     steps: list[PlannedStep]
     estimate_s: float
     warnings: list[str] = []
+    # Everything the digest covers, each with its own hash: a change approved on one set
+    # of inputs is refused, naming the input, when any of them hashes differently.
+    inputs: list[PlanInput] = []
     digest: str = ""
 
     def step(self, step_id: str) -> PlannedStep:
