@@ -59,6 +59,10 @@ class Gate(_Out):
     interval_s: float
     count: int
     failure_limit: int
+    consecutive_errors: int = 2
+    timeout_s: float | None = None
+    # where the measurement is taken when not on the hosts: a Prometheus URL, a cluster
+    source: str | None = None
     estimate_s: float
 
 
@@ -77,9 +81,11 @@ class FailurePoint(_Out):
 
 class Approval(_Out):
     approvers: int
+    allowed: list[str] | None = None  # the env's golive_approvers: only they may approve
     exclude_initiator: bool
     timeout_s: float
     on_timeout: str
+    message: str | None = None
 
 
 class RollbackInfo(_Out):
@@ -119,6 +125,7 @@ class PlannedStep(_Out):
 class Plan(_Out):
     schema_version: int = PLAN_SCHEMA_VERSION
     runbook: str
+    description: str | None = None
     file: str
     env: str | None
     params: dict[str, Any]
@@ -149,7 +156,11 @@ def _digest(payload: dict[str, Any]) -> str:
 def _gate(check: Any, hosts: list[str]) -> Gate:
     if isinstance(check, K8sCheck):
         target = f"deployment/{check.k8s.deployment} in {check.k8s.namespace}"
-    elif isinstance(check, HttpCheck | TcpCheck | CommandCheck | PrometheusCheck):
+    elif isinstance(check, HttpCheck):
+        target = check.http if check.method == "GET" else f"{check.method} {check.http}"
+    elif isinstance(check, PrometheusCheck) and check.baseline is not None:
+        target = f"{check.prometheus} vs baseline {check.baseline.query}"
+    elif isinstance(check, TcpCheck | CommandCheck | PrometheusCheck):
         target = getattr(check, check.kind)
     else:  # pragma: no cover - the union is closed
         raise TypeError(type(check))
@@ -162,8 +173,19 @@ def _gate(check: Any, hosts: list[str]) -> Gate:
         interval_s=check.interval,
         count=check.count,
         failure_limit=check.failure_limit,
+        consecutive_errors=check.consecutive_errors,
+        timeout_s=check.timeout,
+        source=_source(check),
         estimate_s=estimate,
     )
+
+
+def _source(check: Any) -> str | None:
+    if isinstance(check, PrometheusCheck):
+        return check.url  # None: the env's golive_prometheus_url
+    if isinstance(check, K8sCheck):
+        return check.k8s.context
+    return None
 
 
 def _gates(checks: list[Any], *, inventory: Inventory | None, default_hosts: list[str]) -> list[Gate]:
@@ -173,7 +195,10 @@ def _gates(checks: list[Any], *, inventory: Inventory | None, default_hosts: lis
         hosts = (
             inventory.match(pattern) if (pattern and inventory is not None and "{" not in pattern) else default_hosts
         )
-        out.append(_gate(c, hosts))
+        gate = _gate(c, hosts)
+        if gate.kind == "prometheus" and gate.source is None and inventory is not None:
+            gate = gate.model_copy(update={"source": inventory.prometheus_url})
+        out.append(gate)
     return out
 
 
@@ -243,9 +268,11 @@ def build_plan(
             protected = inventory.protected if inventory is not None else False
             approval = Approval(
                 approvers=a.approvers,
+                allowed=inventory.approvers if inventory is not None else None,
                 exclude_initiator=a.exclude_initiator if a.exclude_initiator is not None else protected,
                 timeout_s=a.timeout,
                 on_timeout=a.on_timeout,
+                message=a.message,
             )
         info = kind.rollback_info(step)
         rollback = RollbackInfo(kind=info.kind, detail=info.detail)
@@ -292,6 +319,7 @@ def build_plan(
     }
     return Plan(
         runbook=rb.name,
+        description=rb.description,
         file=str(loaded.path),
         env=inventory.env if inventory else None,
         params={**rb.params, **(params or {})},

@@ -178,7 +178,7 @@ class Kind:
             if rb.ansible:
                 return RollbackInfo(kind="ansible", detail=f"{rb.ansible.playbook} on {rb.ansible.hosts}")
             if rb.ssh:
-                return RollbackInfo(kind="ssh", detail=f"{len(rb.ssh.commands)} command(s) on {rb.ssh.hosts}")
+                return RollbackInfo(kind="ssh", detail=f"{'; '.join(rb.ssh.commands)} on {rb.ssh.hosts}")
             return RollbackInfo(kind="k8s-restore", detail="restore the saved spec")
         if self.undoes_itself:
             return RollbackInfo(kind="k8s-restore", detail="restore the spec saved before the step")

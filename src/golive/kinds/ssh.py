@@ -22,7 +22,12 @@ class SshKind(BatchedKind):
 
     def action(self, step: StepBase) -> dict[str, Any]:
         action = self.action_of(step)
-        return {"hosts": action.hosts, "commands": action.commands}
+        return {
+            "hosts": action.hosts,
+            "commands": action.commands,
+            "timeout_s": action.timeout,
+            "max_output": action.max_output,
+        }
 
     def per_batch_s(self, hosts: int) -> float:
         return BATCH_S

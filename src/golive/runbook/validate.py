@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from golive.envsettings import check_settings
 from golive.errors import Issue
 from golive.inventory import Inventory
 from golive.kinds import kind_of
@@ -85,6 +86,8 @@ def validate(
         if inventory is not None:
             issues += _hosts(loaded, i, step, inventory)
             issues += kind_of(step).validate_env(loaded, i, step, inventory)
+    if inventory is not None:
+        issues += check_settings(inventory.path, inventory.settings)
     if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
         issues.append(
             Issue(
