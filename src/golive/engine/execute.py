@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from golive.context import RunContext, prepare
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import Runner, current_user
 from golive.engine.state import RunState, fold
+from golive.history import previous_from_history  # kept importable from here for older callers
 
 __all__ = [
     "Refused",
@@ -37,8 +36,6 @@ __all__ = [
     "previous_from_history",
     "send_control",
 ]
-
-log = structlog.get_logger(__name__)
 
 
 class Refused(Exception):
@@ -209,28 +206,6 @@ def _runner(
         initiator=initiator,
         listener=listener,
     )
-
-
-def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[str, Any]:
-    """Params of the last run of this runbook in this env that succeeded: what is live now."""
-    base = runs_dir(root)
-    if not base.is_dir():
-        return {}
-    for path in sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
-        first, last = Journal(path).ends()
-        if first.get("event") != "run_started" or first.get("runbook") != runbook or first.get("env") != env:
-            continue
-        if last.get("event") == "run_finished":
-            succeeded = last.get("status") == "succeeded"
-        else:  # something came after the end (a late control): read the whole journal
-            try:
-                succeeded = fold(Journal(path)).status == "succeeded"
-            except JournalCorrupt as exc:
-                log.warning("journal_damaged_skipped", journal=str(path), problem=str(exc))
-                continue
-        if succeeded:
-            return dict(first.get("params") or {})
-    return {}
 
 
 def execute_new(

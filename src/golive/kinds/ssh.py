@@ -24,5 +24,8 @@ class SshKind(BatchedKind):
         action = self.action_of(step)
         return {"hosts": action.hosts, "commands": action.commands}
 
+    def commands(self, step: StepBase) -> list[str]:
+        return [*self.action_of(step).commands, *super().commands(step)]
+
     def per_batch_s(self, hosts: int) -> float:
         return BATCH_S
