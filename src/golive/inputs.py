@@ -121,8 +121,13 @@ def collect_inputs(
     params: dict[str, Any],
     previous: dict[str, Any],
     placement: dict[str, Any],
+    touched: list[str],
 ) -> list[PlanInput]:
-    """Every input of a run of ``loaded``; ``placement`` is each step's hosts and batches as planned."""
+    """Every input of a run of ``loaded``.
+
+    ``placement`` is each step's hosts and batches as planned; ``touched``, every host the plan
+    acts on or measures, whose inventory variables count.
+    """
     rb = loaded.runbook
     out = [
         PlanInput(kind="runbook", name=rb.name, sha256=_hash_json(rb.model_dump(mode="json"))),
@@ -134,21 +139,9 @@ def collect_inputs(
     out += [PlanInput(kind="hosts", name=step, sha256=_hash_json(where)) for step, where in placement.items()]
     context = {"params": params, "previous": previous, "env": inventory.env if inventory else None}
     out += _Files(root).of_runbook(loaded, context)
-    touched = sorted({h for where in placement.values() for h in _hosts_in(where)})
     out += _inventory_inputs(inventory, touched)
     unique = {(i.kind, i.name): i for i in out}
     return [unique[k] for k in sorted(unique)]
-
-
-def _hosts_in(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _hosts_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _hosts_in(v)
 
 
 def _name(path: Path, root: Path) -> str:

@@ -149,16 +149,22 @@ class Inventory:
         return _plain({k: v for k, v in merged.items() if k.startswith("golive_")})
 
     def _var_file(self, cache: dict[tuple[str, str], dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+        """``group_vars/<name>`` or ``host_vars/<name>`` beside the inventory (file or directory of files)."""
+        if (kind, "") not in cache:  # one listing per directory: most hosts have no file of their own
+            base = (self.path if self.path.is_dir() else self.path.parent) / kind
+            cache[(kind, "")] = {"": {p.name for p in base.iterdir()} if base.is_dir() else set()}
         if (kind, name) not in cache:
             from golive.playbook_refs import read_ansible_yaml
 
-            base = (self.path if self.path.is_dir() else self.path.parent) / kind
-            found = [base / f"{name}{ext}" for ext in ("", ".yml", ".yaml", ".json")]
-            if (base / name).is_dir():
-                found += sorted(p for p in (base / name).rglob("*") if p.is_file())
+            present = cache[(kind, "")][""]
+            names = [f"{name}{ext}" for ext in ("", ".yml", ".yaml", ".json") if f"{name}{ext}" in present]
+            base = (self.path if self.path.is_dir() else self.path.parent) / kind if names else self.path
+            found = [base / n for n in names]
+            if name in present and (base / name).is_dir():
+                found = [f for f in found if f.is_file()] + sorted(p for p in (base / name).rglob("*") if p.is_file())
             data: dict[str, Any] = {}
             for f in found:
-                loaded = read_ansible_yaml(f) if f.is_file() else None
+                loaded = read_ansible_yaml(f)
                 data.update(loaded if isinstance(loaded, dict) else {})
             cache[(kind, name)] = data
         return cache[(kind, name)]

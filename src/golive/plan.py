@@ -277,6 +277,7 @@ def build_plan(
         params=merged_params,
         previous=merged_previous,
         placement={s.id: _placement(s) for s in planned},
+        touched=sorted({h for s in planned for h in s.hosts} | {h for s in planned for g in s.gates for h in g.hosts}),
     )
     return Plan(
         runbook=rb.name,
