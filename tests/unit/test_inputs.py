@@ -14,6 +14,7 @@ from golive.context import prepare
 from golive.engine.execute import Refused, execute_resume
 from golive.engine.journal import Journal
 from golive.plan import Plan, PlanInput, diff_inputs
+from golive.playbook_refs import playbook_files
 
 RUNBOOK = """\
 name: web
@@ -181,3 +182,25 @@ def test_resume_refuses_a_changed_input_naming_it(project: Path) -> None:
     refused = j.read()[-1]
     assert refused["event"] == "resume_refused"
     assert [line.split(":")[0] for line in refused["changed"]] == ["playbooks/tasks/release.yml"]
+
+
+def test_a_playbook_s_includes_are_followed_as_ansible_finds_them(tmp_path: Path) -> None:
+    """import_playbook, vars_files, include_vars, a role's dependencies, script and lookup('file') are read."""
+    files = {
+        "site.yml": "- ansible.builtin.import_playbook: inner.yml\n",
+        "inner.yml": "- hosts: all\n  vars_files: [vars/common.yml]\n  roles: [{role: api}]\n  tasks:\n"
+        "    - include_vars: extra.yml\n    - script: scripts/run.sh --now\n"
+        "    - debug: {msg: \"{{ lookup('file', 'motd.txt') }}\"}\n",
+        "vars/common.yml": "a: 1\n",
+        "vars/extra.yml": "b: 2\n",
+        "files/scripts/run.sh": "true\n",
+        "files/motd.txt": "hello\n",
+        "roles/api/meta/main.yml": "dependencies: [base]\n",
+        "roles/api/tasks/main.yml": "- debug: {msg: api}\n",
+        "roles/base/defaults/main.yml": "c: 3\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = {str(r.path.relative_to(tmp_path)) for r in playbook_files(tmp_path / "site.yml") if r.path}
+    assert found == set(files) - {"site.yml"}
