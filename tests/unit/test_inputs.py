@@ -204,3 +204,22 @@ def test_a_playbook_s_includes_are_followed_as_ansible_finds_them(tmp_path: Path
         (tmp_path / rel).write_text(text)
     found = {str(r.path.relative_to(tmp_path)) for r in playbook_files(tmp_path / "site.yml") if r.path}
     assert found == set(files) - {"site.yml"}
+
+
+def test_golive_run_journals_the_digest_golive_plan_printed(project: Path) -> None:
+    """After one successful release, `golive plan` prints the digest the next `golive run` journals."""
+    rb = project / "runbooks" / "notify.yml"
+    rb.write_text(
+        "name: note\nparams: {version: v2}\nsteps:\n"
+        "  - id: say\n    notify: 'from {{ previous.version | default(\"none\") }} to {{ params.version }}'\n"
+    )
+    cli = CliRunner()
+    base = [str(rb), "-e", "test", "-p", "version=v3"]
+    assert cli.invoke(app, ["run", *base, "--no-prefect"]).exit_code == 0
+    printed = json.loads(cli.invoke(app, ["plan", *base, "--json"]).output)
+    assert cli.invoke(app, ["run", *base, "--no-prefect"]).exit_code == 0
+    journals = sorted((project / "runs").glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime_ns)
+    started = Journal(journals[-1]).read()[0]
+    assert printed["previous"] == {"version": "v3"} == started["previous"]
+    assert started["digest"] == printed["digest"]
+    assert started["inputs"] == printed["inputs"]
