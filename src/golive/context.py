@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from golive.errors import Issue
+from golive.history import previous_from_history
 from golive.inventory import Inventory, find_project_root, load_inventory
 from golive.runbook.load import LoadedRunbook, load_runbook
 from golive.runbook.validate import validate
@@ -60,13 +61,22 @@ def prepare(
     inventory_path: Path | None = None,
     previous: dict[str, Any] | None = None,
     history: dict[str, float] | None = None,
+    with_history: bool = False,
 ) -> RunContext:
-    """Load the runbook and, when an env is named, its inventory. Raises RunbookError."""
+    """Load the runbook and, when an env is named, its inventory. Raises RunbookError.
+
+    ``with_history`` takes ``previous`` from the last successful run of this runbook in this
+    env (``golive.history``), as every command that plans a real run must: ``plan``, ``run``,
+    deployments and ``resume`` then build the same plan, digest included. ``previous`` given
+    explicitly wins.
+    """
     loaded = load_runbook(runbook)
     root = find_project_root(runbook.parent)
     inventory = None
     if env is not None or inventory_path is not None:
         inventory = load_inventory(root=root, env=env or "custom", path=inventory_path)
+    if previous is None and with_history:
+        previous = previous_from_history(root, runbook=loaded.runbook.name, env=inventory.env if inventory else None)
     return RunContext(
         loaded=loaded,
         root=root,

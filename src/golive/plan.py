@@ -7,8 +7,6 @@ sha256 digest that binds approvals and resumes to exactly this plan.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from golive.errors import RunbookError
+from golive.inputs import PlanInput, collect_inputs, diff_inputs, digest_of
 from golive.inventory import Inventory
 from golive.kinds import kind_of
 from golive.runbook.load import LoadedRunbook
@@ -41,6 +40,7 @@ __all__ = [
     "PlanInput",
     "PlannedStep",
     "build_plan",
+    "diff_inputs",
 ]
 
 PLAN_SCHEMA_VERSION = 1
@@ -93,15 +93,6 @@ class RollbackInfo(_Out):
     detail: str = ""
 
 
-class PlanInput(_Out):
-    """One thing the run reads, and its content hash: a file (path from the project root),
-    the runbook itself, an inventory variable, a param, ``previous``, golive's version."""
-
-    kind: str  # runbook | file | inventory-var | param | previous | hosts | golive
-    name: str
-    sha256: str
-
-
 class PlannedStep(_Out):
     index: int
     id: str
@@ -146,11 +137,6 @@ class Plan(_Out):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
-
-
-def _digest(payload: dict[str, Any]) -> str:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _gate(check: Any, hosts: list[str]) -> Gate:
@@ -309,23 +295,37 @@ def build_plan(
             failure_points.append(FailurePoint(at=at, compensations=compensations, not_undone=not_undone))
         planned.append(base.model_copy(update={"on_failure": failure_points}))
         done_units.append((step.id, [f"{step.id} (no rollback)"] if rollback.kind == "missing" else own))
-    payload = {
-        "schema_version": PLAN_SCHEMA_VERSION,
-        "runbook": rb.model_dump(mode="json"),
-        "env": inventory.env if inventory else None,
-        "params": {**rb.params, **(params or {})},
-        "previous": {**rb.previous, **(previous or {})},
-        "hosts": {s.id: [b.hosts for b in s.batches] or s.hosts for s in planned},
-    }
+    merged_params = {**rb.params, **(params or {})}
+    merged_previous = {**rb.previous, **(previous or {})}
+    inputs = collect_inputs(
+        loaded,
+        root=root,
+        inventory=inventory,
+        params=merged_params,
+        previous=merged_previous,
+        placement={s.id: _placement(s) for s in planned},
+        touched=sorted({h for s in planned for h in s.hosts} | {h for s in planned for g in s.gates for h in g.hosts}),
+    )
     return Plan(
         runbook=rb.name,
         description=rb.description,
         file=str(loaded.path),
         env=inventory.env if inventory else None,
-        params={**rb.params, **(params or {})},
-        previous={**rb.previous, **(previous or {})},
+        params=merged_params,
+        previous=merged_previous,
         steps=planned,
         estimate_s=sum(s.estimate_s for s in planned),
         warnings=[i.render() for i in issues if i.severity == "warning"],
-        digest=_digest(payload),
+        inputs=inputs,
+        digest=digest_of(inputs),
     )
+
+
+def _placement(step: PlannedStep) -> dict[str, Any]:
+    """Where a step acts, as the digest covers it: its hosts, batches and the hosts its gates measure."""
+    return {
+        "hosts": step.hosts,
+        "batches": [b.hosts for b in step.batches],
+        "gates": [g.hosts for g in step.gates],
+        "max_fail": step.max_fail,
+    }

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from entries import run_started
-from golive.engine.execute import previous_from_history
 from golive.engine.journal import Journal
+from golive.history import previous_from_history
 
 
 def journal(root: Path, run: str, *, runbook: str, env: str | None, version: str, end: list[tuple[str, dict]]) -> None:

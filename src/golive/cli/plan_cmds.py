@@ -65,7 +65,7 @@ def plan(
     from golive.context import prepare
 
     try:
-        ctx = prepare(runbook, env=env, params=parse_params(param), inventory_path=inventory)
+        ctx = prepare(runbook, env=env, params=parse_params(param), inventory_path=inventory, with_history=True)
         the_plan = ctx.plan()
     except RunbookError as exc:
         fail_input(exc)

@@ -93,15 +93,14 @@ def run(
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
     from golive.context import prepare
-    from golive.engine.execute import Refused, execute_new, previous_from_history
+    from golive.engine.execute import Refused, execute_new
     from golive.report.live import LiveView
 
     project = Path.cwd() if inventory else project_root(runbook.parent)
     _prefect_setup(project, not (no_prefect or check))
     try:
         params = parse_params(param)
-        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory)
-        ctx.previous = previous_from_history(ctx.root, runbook=ctx.loaded.runbook.name, env=env)
+        ctx = prepare(runbook, env=env, params=params, inventory_path=inventory, with_history=True)
         ctx.plan()
     except RunbookError as exc:
         fail_input(exc)

@@ -16,13 +16,9 @@ def cutover(
 ) -> int:
     """Run a runbook unattended (a Prefect deployment, a schedule); approvals come from the CLI."""
     from golive.context import prepare
-    from golive.engine.execute import execute_new, previous_from_history
-    from golive.inventory import find_project_root
+    from golive.engine.execute import execute_new
 
-    path = Path(runbook)
-    root = find_project_root(path.parent)
-    ctx = prepare(path, env=env, params=params or {})
-    ctx.previous = previous_from_history(root, runbook=ctx.loaded.runbook.name, env=env)
+    ctx = prepare(Path(runbook), env=env, params=params or {}, with_history=True)
     handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
     seal = handle.journal.seal()  # kept by the Prefect server, beside the journal's own copy
     if code != 0:

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from golive.context import RunContext, prepare
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import Runner, current_user
 from golive.engine.state import RunState, fold
+from golive.history import previous_from_history  # kept importable from here for older callers
+from golive.plan import PlanInput, diff_inputs
 
 __all__ = [
     "Refused",
@@ -37,8 +37,6 @@ __all__ = [
     "previous_from_history",
     "send_control",
 ]
-
-log = structlog.get_logger(__name__)
 
 
 class Refused(Exception):
@@ -211,28 +209,6 @@ def _runner(
     )
 
 
-def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[str, Any]:
-    """Params of the last run of this runbook in this env that succeeded: what is live now."""
-    base = runs_dir(root)
-    if not base.is_dir():
-        return {}
-    for path in sorted(base.glob("*/journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
-        first, last = Journal(path).ends()
-        if first.get("event") != "run_started" or first.get("runbook") != runbook or first.get("env") != env:
-            continue
-        if last.get("event") == "run_finished":
-            succeeded = last.get("status") == "succeeded"
-        else:  # something came after the end (a late control): read the whole journal
-            try:
-                succeeded = fold(Journal(path)).status == "succeeded"
-            except JournalCorrupt as exc:
-                log.warning("journal_damaged_skipped", journal=str(path), problem=str(exc))
-                continue
-        if succeeded:
-            return dict(first.get("params") or {})
-    return {}
-
-
 def execute_new(
     ctx: RunContext,
     *,
@@ -286,20 +262,19 @@ def execute_resume(
     if live:
         send_control(handle, "resume", by=by)
         return handle, 0, "signalled"
-    ctx, previous_digest = _context_from(state, handle)
+    ctx, previous_digest = _context_from(state, handle, with_history=True)
     plan = ctx.plan()
     if plan.digest != previous_digest:
+        changed = diff_inputs([PlanInput(**i) for i in state.meta.get("inputs") or []], plan.inputs)
         handle.journal.append(
             "resume_refused",
             run_id=handle.run_id,
             reason="runbook digest changed",
             was=previous_digest,
             now=plan.digest,
+            changed=changed if state.meta.get("inputs") else None,
         )
-        raise Refused(
-            f"the runbook or its inputs changed since run {handle.run_id} started "
-            f"(plan {previous_digest[:12]} -> {plan.digest[:12]}); start a new run instead"
-        )
+        raise Refused(_changed_since_start(handle.run_id, was=previous_digest, now=plan.digest, changed=changed))
     with _run_locks(ctx, handle):
         if use_prefect:  # the lock is ours: the process that ran it is gone
             from golive.engine.flow import crash_orphaned_flow_runs
@@ -335,7 +310,7 @@ def execute_abort(
     if live:
         send_control(handle, "abort", by=by, reason=reason)
         return handle, 0, "signalled"
-    ctx, _ = _context_from(state, handle)
+    ctx, _ = _context_from(state, handle, with_history=False)
     with _flock(handle.dir / "lock", f"run {handle.run_id}"):
         runner = _runner(
             ctx,
@@ -349,6 +324,14 @@ def execute_abort(
     return handle, code, "rolled back"
 
 
+def _changed_since_start(run_id: str, *, was: str, now: str, changed: list[str]) -> str:
+    what = "; ".join(changed) if changed else "the run's journal does not list its inputs"
+    return (
+        f"the runbook or its inputs changed since run {run_id} started (plan {was[:12]} -> {now[:12]}): "
+        f"{what}; start a new run instead"
+    )
+
+
 def _state_of(handle: RunHandle, *, live: bool) -> RunState:
     """A live run's journal is read past damage, as its runner reads it; a dead run's must be whole."""
     try:
@@ -357,8 +340,12 @@ def _state_of(handle: RunHandle, *, live: bool) -> RunState:
         raise Refused(f"the journal is damaged: {exc}") from None
 
 
-def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
-    """What a dead run needs to go on or be undone, from a journal whose chain holds."""
+def _context_from(state: RunState, handle: RunHandle, *, with_history: bool) -> tuple[RunContext, str]:
+    """What a dead run needs to go on or be undone, from a journal whose chain holds.
+
+    Going on, ``previous`` is looked up again as ``golive run`` did (another release since
+    then changes the digest, and the resume is refused); undoing, it is what the run began with.
+    """
     found = handle.journal.integrity()
     if found.broken is not None:
         raise Refused(
@@ -373,7 +360,8 @@ def _context_from(state: RunState, handle: RunHandle) -> tuple[RunContext, str]:
         env=meta.get("env"),
         params=_cli_params(meta),
         inventory_path=Path(inv) if inv else None,
-        previous=meta.get("previous", {}),
+        previous=None if with_history else meta.get("previous", {}),
+        with_history=with_history,
     )
     return ctx, str(meta["digest"])
 

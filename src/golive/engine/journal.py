@@ -31,6 +31,7 @@ from typing import Any
 from golive.engine import events as typed
 from golive.engine.events import Event, InvalidEvent
 from golive.errors import JournalCorrupt
+from golive.history import journal_ends, last_line, runs_dir
 
 __all__ = ["GENESIS", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
 
@@ -62,11 +63,6 @@ class Integrity:
         if self.broken is not None:
             out.update(broken_at=self.broken.line, reason=self.broken.reason)
         return out
-
-
-def runs_dir(root: Path) -> Path:
-    explicit = os.environ.get("GOLIVE_RUNS_DIR")
-    return Path(explicit) if explicit else root / "runs"
 
 
 def _now() -> str:
@@ -115,37 +111,11 @@ class Journal:
 
     @staticmethod
     def _last_line(fd: int) -> bytes:
-        """The last line, newline included, read backwards from the end; empty for an empty file."""
-        size = os.lseek(fd, 0, os.SEEK_END)
-        if size == 0:
-            return b""
-        chunk = 4096
-        data = b""
-        pos = size
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
-            data = os.pread(fd, step, pos) + data
-            if data.count(b"\n") >= 2 or pos == 0:
-                break
-        return data.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
+        return last_line(fd)
 
     def ends(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """First and last entries without reading what lies between ({} where unreadable)."""
-        try:
-            with self.path.open("rb") as f:
-                head = f.readline()
-                last = self._last_line(f.fileno())
-        except OSError:
-            return {}, {}
-        out: list[dict[str, Any]] = []
-        for raw in (head, last):
-            try:
-                entry = json.loads(raw) if raw else {}
-            except ValueError:
-                entry = {}
-            out.append(entry if isinstance(entry, dict) else {})
-        return out[0], out[1]
+        return journal_ends(self.path)
 
     def entries(
         self, *, start: int = 0, on_damage: Callable[[JournalCorrupt], None] | None = None

@@ -134,6 +134,7 @@ class Runner:
             pid=os.getpid(),
             machine=socket.gethostname(),
             steps=[{"id": s.id, "kind": s.kind} for s in self.plan.steps],
+            inputs=[i.model_dump() for i in self.plan.inputs],
         )
         return self._run(0)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from golive.drivers.base import ActionResult, UndoRecord
 from golive.errors import Issue
-from golive.runbook.models import NoRollback, RollbackAction, StepBase
+from golive.runbook.models import CommandCheck, NoRollback, RollbackAction, StepBase
 
 if TYPE_CHECKING:
     from golive.inventory import Inventory
@@ -168,6 +168,13 @@ class Kind:
         out: list[tuple[tuple[str | int, ...], str]] = []
         if isinstance(step.rollback, RollbackAction) and step.rollback.ansible:
             out.append((("rollback", "ansible", "playbook"), step.rollback.ansible.playbook))
+        return out
+
+    def commands(self, step: StepBase) -> list[str]:
+        """Shell commands the step runs, as written: project files they name are inputs of the plan."""
+        out = [c.command for c in step.verify if isinstance(c, CommandCheck)]
+        if isinstance(step.rollback, RollbackAction) and step.rollback.ssh:
+            out += step.rollback.ssh.commands
         return out
 
     def rollback_info(self, step: StepBase) -> RollbackInfo:

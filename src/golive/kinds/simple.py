@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from golive.drivers.base import ActionResult
 from golive.errors import Issue
 from golive.kinds.base import Kind, StepRun, StepUnit
-from golive.runbook.models import ApprovalStep, CheckStep, NotifyStep, PauseStep, StepBase
+from golive.runbook.models import ApprovalStep, CheckStep, CommandCheck, NotifyStep, PauseStep, StepBase
 from golive.runbook.render import render
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class CheckKind(_Unchanging):
     def action(self, step: StepBase) -> dict[str, Any]:
         assert isinstance(step, CheckStep)
         return {"checks": len(step.check)}
+
+    def commands(self, step: StepBase) -> list[str]:
+        assert isinstance(step, CheckStep)
+        return [c.command for c in step.check if isinstance(c, CommandCheck)] + super().commands(step)
 
     def estimate(self, step: StepBase, *, batch_hosts: list[int], verify_s: float, history_s: float | None) -> float:
         return verify_s or CHECK_S

@@ -29,5 +29,8 @@ class SshKind(BatchedKind):
             "max_output": action.max_output,
         }
 
+    def commands(self, step: StepBase) -> list[str]:
+        return [*self.action_of(step).commands, *super().commands(step)]
+
     def per_batch_s(self, hosts: int) -> float:
         return BATCH_S

@@ -78,4 +78,8 @@ def render_plan(plan: Plan, *, console: Console) -> None:
     console.print(paths)
     for w in plan.warnings:
         console.print(f"[yellow]{w}[/]")
-    console.print(f"digest sha256:{plan.digest}")
+    files = sum(1 for i in plan.inputs if i.kind == "file")
+    console.print(f"digest sha256:{plan.digest}  over {len(plan.inputs)} inputs ({files} files; --json lists them)")
+    for i in plan.inputs:
+        if i.note:  # an input golive could not follow: the reviewer should know the digest misses its content
+            console.print(f"input {i.name}: {i.note}", style="yellow", markup=False, highlight=False)

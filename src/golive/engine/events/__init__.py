@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from golive.engine.events import approvals, k8s, rollback, run, steps
 from golive.engine.events.approvals import *  # noqa: F403
-from golive.engine.events.base import ENVELOPE, Event, HostOutcome, StepRef
+from golive.engine.events.base import ENVELOPE, Event, HostOutcome, InputRef, StepRef
 from golive.engine.events.k8s import *  # noqa: F403
 from golive.engine.events.rollback import *  # noqa: F403
 from golive.engine.events.run import *  # noqa: F403
@@ -27,6 +27,7 @@ __all__ = [
     "EVENTS",
     "Event",
     "HostOutcome",
+    "InputRef",
     "InvalidEvent",
     "StepRef",
     "check",

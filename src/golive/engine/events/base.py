@@ -7,7 +7,7 @@ from typing import NotRequired
 from pydantic import BaseModel, ConfigDict, with_config
 from typing_extensions import TypedDict
 
-__all__ = ["ENVELOPE", "Event", "HostOutcome", "StepRef"]
+__all__ = ["ENVELOPE", "Event", "HostOutcome", "InputRef", "StepRef"]
 
 # Written by Journal.append itself; a writer never passes them.
 ENVELOPE = frozenset({"seq", "ts", "prev", "event"})
@@ -34,6 +34,16 @@ class StepRef(TypedDict):
 
     id: str
     kind: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class InputRef(TypedDict):
+    """One input of the plan and its hash, as run_started keeps it (``golive.plan.PlanInput``)."""
+
+    kind: str
+    name: str
+    sha256: str
+    note: NotRequired[str]
 
 
 @with_config(ConfigDict(extra="forbid"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from golive.engine.events.base import Event, StepRef
+from golive.engine.events.base import Event, InputRef, StepRef
 
 __all__ = [
     "Control",
@@ -37,6 +37,8 @@ class RunStarted(Event):
     file_abs: str | None = None
     inventory_path: str | None = None
     cli_params: dict[str, Any] | None = None
+    # Each input's hash, so that a refused resume (or change) names what differs.
+    inputs: list[InputRef] | None = None
 
 
 class RunResumed(Event):
@@ -72,6 +74,7 @@ class ResumeRefused(Event):
     reason: str
     was: str
     now: str
+    changed: list[str] | None = None
 
 
 class Control(Event):
