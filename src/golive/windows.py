@@ -102,7 +102,7 @@ def parse_window(text: str) -> WindowSpec:
     start, end = _time(m["start"], text), _time(m["end"], text)
     if start == end:
         raise WindowError(
-            f"window {text!r} starts and ends at {m['start']}: it is never open (or always?)",
+            f"window {text!r} starts and ends at {m['start']}: it would never be open",
             'give it an end after its start, or use "daily 00:00-23:59" for always',
         )
     return WindowSpec(text=str(text), days=_days(m["days"], text), start=start, end=end)
@@ -112,8 +112,13 @@ def parse_tz(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError):
+        import difflib
+        from zoneinfo import available_timezones
+
+        near = difflib.get_close_matches(str(name), sorted(available_timezones()), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
         raise WindowError(
-            f"unknown time zone {name!r}", "use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai"
+            f"unknown time zone {name!r}", f"{hint}use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai"
         ) from None
 
 
