@@ -27,9 +27,11 @@ __all__ = [
     "WindowError",
     "WindowSet",
     "WindowSpec",
+    "display_zone",
     "parse_freeze",
     "parse_tz",
     "parse_window",
+    "when",
 ]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -298,3 +300,15 @@ class Schedule:
                 return None  # a window set that never opens (e.g. only a skipped DST hour)
             t = max(s for s in starts if s is not None)
         return None
+
+
+def when(instant: datetime, tz: ZoneInfo) -> str:
+    """``Sat 2026-12-05 01:00 Asia/Shanghai (2026-12-04 17:00 UTC)``: an operator reads both."""
+    local = instant.astimezone(tz)
+    text = f"{local:%a %Y-%m-%d %H:%M} {tz.key}"
+    return text if tz.key == "UTC" else f"{text} ({instant.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+
+
+def display_zone(schedule: Schedule) -> ZoneInfo:
+    """The zone an operator thinks in: the first window's (the runbook's), else UTC."""
+    return schedule.windows[0].tz if schedule.windows else ZoneInfo("UTC")
