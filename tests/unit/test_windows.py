@@ -38,7 +38,7 @@ def test_outside_a_window_it_is_closed_and_names_the_next_opening() -> None:
 
 
 def test_a_range_across_midnight_belongs_to_the_day_it_starts() -> None:
-    """"Mon-Fri 22:00-02:00" is open Saturday 01:00 (Friday's) and closed Monday 01:00 (Sunday has none)."""
+    """Window "Mon-Fri 22:00-02:00" is open Saturday 01:00 (Friday's) and closed Monday 01:00 (Sunday has none)."""
     sched = Schedule(windows=(ws("Mon-Fri 22:00-02:00"),))
     sat = sched.status(at("2026-12-05T01:00"))  # 2026-12-05 is a Saturday
     assert sat.open and sat.closes_at == at("2026-12-05T02:00")
@@ -47,7 +47,7 @@ def test_a_range_across_midnight_belongs_to_the_day_it_starts() -> None:
 
 
 def test_daily_and_day_lists() -> None:
-    """"daily" is every day; "Fri-Mon" wraps over the weekend; a list of days is their union."""
+    """The day field "daily" is every day; "Fri-Mon" wraps over the weekend; a list of days is their union."""
     assert parse_window("daily 00:00-06:00").days == frozenset(range(7))
     assert parse_window("Fri-Mon 10:00-11:00").days == frozenset({4, 5, 6, 0})
     assert parse_window("Mon,Wed 10:00-11:00").days == frozenset({0, 2})
@@ -62,14 +62,14 @@ def test_a_window_in_the_hour_the_clock_skips_never_opens() -> None:
 
 
 def test_a_window_across_the_spring_forward_jump_is_an_hour_shorter() -> None:
-    """"Sun 01:00-04:00" on 2026-03-29 in Berlin lasts 2 hours of real time: 00:00 to 02:00 UTC."""
+    """Window "Sun 01:00-04:00" on 2026-03-29 in Berlin lasts 2 hours of real time: 00:00 to 02:00 UTC."""
     o = ws("Sun 01:00-04:00", tz=BERLIN).current(datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
     assert o is not None
     assert (o.start, o.end) == (datetime(2026, 3, 29, 0, 0, tzinfo=UTC), datetime(2026, 3, 29, 2, 0, tzinfo=UTC))
 
 
 def test_a_window_starting_in_the_skipped_hour_opens_when_the_clock_jumps() -> None:
-    """"Sun 02:30-04:00" on 2026-03-29 in Berlin opens at 03:00 CEST (01:00 UTC), when 02:30 is passed."""
+    """Window "Sun 02:30-04:00" on 2026-03-29 in Berlin opens at 03:00 CEST (01:00 UTC), when 02:30 is passed."""
     o = ws("Sun 02:30-04:00", tz=BERLIN).current(datetime(2026, 3, 29, 1, 10, tzinfo=UTC))
     assert o is not None and o.start == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 
