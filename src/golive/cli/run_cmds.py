@@ -115,7 +115,8 @@ def run(
         fail_input(exc)
     if check:
         _check_run(ctx, initiator=as_user)
-    _window_notes(ctx.plan(), break_glass=reason if break_glass else None)
+    protected = ctx.inventory.protected if ctx.inventory is not None else False
+    _window_notes(ctx.plan(), break_glass=reason if break_glass else None, protected=protected)
     view = LiveView(console=err)
     _interrupt_on_signals()
     try:
@@ -136,15 +137,19 @@ def run(
     exit_for(code, handle.run_id)
 
 
-def _window_notes(plan: Any, *, break_glass: str | None) -> None:
+def _window_notes(plan: Any, *, break_glass: str | None, protected: bool) -> None:
     """Break-glass as a red banner; a run that will outlast its window said before it starts."""
     from rich.panel import Panel
+    from rich.text import Text
 
     info = plan.schedule
     if break_glass is not None:
-        closed = f"window closed: {info.reason}" if info is not None and not info.open else "window open"
-        text = f"BREAK-GLASS run ({closed})\nreason: {break_glass}\njournaled; a protected env needs one more approval"
-        err.print(Panel(text, style="bold white on red"), markup=False)
+        closed = "OUTSIDE its change window" if info is not None and not info.open else "inside its window"
+        extra = "; waits for one approval by someone else (protected env)" if protected else ""
+        text = Text(f"BREAK-GLASS: this run starts {closed}, journaled{extra}\nreason: {break_glass}")
+        err.print(Panel(text, style="bold white on red"))
+        if info is not None and not info.open:
+            err.print(info.reason, style="red", markup=False, soft_wrap=False)
         return
     closes = info.closes_at if info is not None and info.open else None
     if info is not None and closes is not None and (closes - info.now).total_seconds() < plan.estimate_s:
