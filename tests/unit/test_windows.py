@@ -128,3 +128,14 @@ def test_unknown_zone_and_backwards_freeze_are_refused() -> None:
         parse_tz("Mars/Olympus")
     with pytest.raises(WindowError, match="before it starts"):
         parse_freeze({"from": "2026-12-20", "to": "2026-12-19"}, UTC)
+
+
+def test_the_plan_view_says_closed_and_the_next_opening_in_both_zones() -> None:
+    """The plan's schedule lines name the closed window and the next opening in its zone and UTC."""
+    from golive.plan import schedule_info
+    from golive.report.plan_view import schedule_lines
+
+    sched = Schedule(windows=(ws("Sat 01:00-05:00", tz=SHANGHAI),))
+    lines = schedule_lines(schedule_info(sched, at("2026-12-02T10:00", SHANGHAI)), estimate_s=60)
+    assert "window CLOSED now" in lines[1]
+    assert "Sat 2026-12-05 01:00 Asia/Shanghai (2026-12-04 17:00 UTC)" in lines[1]
