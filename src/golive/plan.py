@@ -45,6 +45,7 @@ __all__ = [
     "PlannedStep",
     "ScheduleInfo",
     "build_plan",
+    "schedule_info",
 ]
 
 PLAN_SCHEMA_VERSION = 1
