@@ -8,6 +8,8 @@ golive's own settings for an environment are ordinary inventory variables of gro
 - ``golive_approvers``: people allowed to approve in this env
 - ``golive_min_approvers``: an approval step must ask for at least this many
 - ``golive_protected``: true for production-like envs (the initiator may not approve)
+- ``golive_timezone``, ``golive_windows``, ``golive_freezes``: change windows and freezes
+  (read by golive.schedule; see docs/runbook.md)
 """
 
 from __future__ import annotations

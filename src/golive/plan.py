@@ -8,6 +8,7 @@ sha256 digest that binds approvals and resumes to exactly this plan.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from golive.runbook.models import (
 )
 from golive.runbook.types import batch_sizes
 from golive.runbook.validate import validate
+from golive.schedule import schedule_of
+from golive.windows import Schedule
 
 __all__ = [
     "PLAN_SCHEMA_VERSION",
@@ -39,8 +42,10 @@ __all__ = [
     "Plan",
     "PlanInput",
     "PlannedStep",
+    "ScheduleInfo",
     "build_plan",
     "diff_inputs",
+    "schedule_info",
 ]
 
 PLAN_SCHEMA_VERSION = 1
@@ -93,6 +98,54 @@ class RollbackInfo(_Out):
     detail: str = ""
 
 
+class WindowInfo(_Out):
+    source: str  # runbook | env <name>
+    allow: list[str]
+    tz: str
+
+
+class FreezeInfo(_Out):
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class ScheduleInfo(_Out):
+    """When a run may start, as of ``now`` (when the plan was made); outside the digest.
+
+    Every window listed must be open and no freeze in force. ``tz`` is the zone the view
+    shows times in (the runbook window's, else the env's first); instants are UTC.
+    """
+
+    now: datetime
+    open: bool
+    reason: str = ""
+    closes_at: datetime | None = None
+    next_open: datetime | None = None
+    tz: str
+    windows: list[WindowInfo] = []
+    freeze_now: FreezeInfo | None = None
+    freezes_upcoming: list[FreezeInfo] = []
+
+
+def schedule_info(schedule: Schedule, now: datetime) -> ScheduleInfo:
+    status = schedule.status(now)
+    freeze = status.freeze
+    return ScheduleInfo(
+        now=status.now,
+        open=status.open,
+        reason=status.reason,
+        closes_at=status.closes_at,
+        next_open=status.next_open,
+        tz=schedule.windows[0].tz.key if schedule.windows else "UTC",
+        windows=[WindowInfo(source=w.source, allow=[s.text for s in w.specs], tz=w.tz.key) for w in schedule.windows],
+        freeze_now=FreezeInfo(start=freeze.start, end=freeze.end, reason=freeze.reason) if freeze else None,
+        freezes_upcoming=[
+            FreezeInfo(start=f.start, end=f.end, reason=f.reason) for f in schedule.upcoming_freezes(status.now)
+        ],
+    )
+
+
 class PlannedStep(_Out):
     index: int
     id: str
@@ -128,6 +181,8 @@ class Plan(_Out):
     # of inputs is refused, naming the input, when any of them hashes differently.
     inputs: list[PlanInput] = []
     digest: str = ""
+    # Change windows and freezes as of planning time; None when neither runbook nor env has any.
+    schedule: ScheduleInfo | None = None
 
     def step(self, step_id: str) -> PlannedStep:
         for s in self.steps:
@@ -223,6 +278,7 @@ def build_plan(
     params: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
     history: dict[str, float] | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """Validate and plan; raises RunbookError carrying every error found."""
     issues = validate(loaded, root=root, inventory=inventory, params=params)
@@ -318,6 +374,7 @@ def build_plan(
         warnings=[i.render() for i in issues if i.severity == "warning"],
         inputs=inputs,
         digest=digest_of(inputs),
+        schedule=_schedule(loaded, inventory, now or datetime.now(UTC)),
     )
 
 
@@ -329,3 +386,8 @@ def _placement(step: PlannedStep) -> dict[str, Any]:
         "gates": [g.hosts for g in step.gates],
         "max_fail": step.max_fail,
     }
+
+
+def _schedule(loaded: LoadedRunbook, inventory: Inventory | None, now: datetime) -> ScheduleInfo | None:
+    schedule = schedule_of(loaded, inventory)
+    return schedule_info(schedule, now) if schedule else None

@@ -90,12 +90,20 @@ def run(
         bool,
         typer.Option("--check", help="change nothing: k8s steps dry-run on the server, ansible steps in check mode"),
     ] = False,
+    break_glass: Annotated[
+        bool,
+        typer.Option("--break-glass", help="run outside the change window or in a freeze (needs --reason; journaled)"),
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="why --break-glass is needed")] = None,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
     from golive.context import prepare
     from golive.engine.execute import Refused, execute_new
     from golive.report.live import LiveView
 
+    if break_glass and not (reason or "").strip():
+        err.print("--break-glass needs --reason TEXT: say why the change cannot wait for its window", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
     project = Path.cwd() if inventory else project_root(runbook.parent)
     _prefect_setup(project, not (no_prefect or check))
     try:
@@ -106,6 +114,8 @@ def run(
         fail_input(exc)
     if check:
         _check_run(ctx, initiator=as_user)
+    protected = ctx.inventory.protected if ctx.inventory is not None else False
+    _window_notes(ctx.plan(), break_glass=reason if break_glass else None, protected=protected)
     view = LiveView(console=err)
     _interrupt_on_signals()
     try:
@@ -116,6 +126,7 @@ def run(
             ask_rollback=lambda: _ask_rollback(view),
             initiator=as_user,
             on_started=lambda h: err.print(f"run {h.run_id}  journal {h.dir}/journal.jsonl"),
+            break_glass=reason if break_glass else None,
         )
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
@@ -123,6 +134,35 @@ def run(
     finally:
         view.close()
     exit_for(code, handle.run_id)
+
+
+def _window_notes(plan: Any, *, break_glass: str | None, protected: bool) -> None:
+    """Break-glass as a red banner; a run that will outlast its window said before it starts."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    info = plan.schedule
+    if break_glass is not None:
+        closed = "OUTSIDE its change window" if info is not None and not info.open else "inside its window"
+        extra = "; waits for one approval by someone else (protected env)" if protected else ""
+        text = Text(f"BREAK-GLASS: this run starts {closed}, journaled{extra}\nreason: {break_glass}")
+        err.print(Panel(text, style="bold white on red"))
+        if info is not None and not info.open:
+            err.print(info.reason, style="red", markup=False, soft_wrap=False)
+        return
+    closes = info.closes_at if info is not None and info.open else None
+    if info is not None and closes is not None and (closes - info.now).total_seconds() < plan.estimate_s:
+        from zoneinfo import ZoneInfo
+
+        from golive.windows import when
+
+        err.print(
+            f"warning: the estimate ({plan.estimate_s:.0f} s) outlasts the window, which closes "
+            f"{when(closes, ZoneInfo(info.tz))}; the run pauses for a human at the close, before its next "
+            "step or batch",
+            style="yellow",
+            markup=False,
+        )
 
 
 def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
@@ -139,10 +179,22 @@ def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
     report.problems += checked.problems
     report.ansible = checked.ansible
     render_dry_run(report, summary=out)
+    _check_window(ctx)
     skipped = unchecked_steps(ctx)
     if skipped:
         out.print(f"ssh steps not tried (no check mode): {', '.join(skipped)}", markup=False)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
+
+
+def _check_window(ctx: Any) -> None:
+    """``run --check`` changes nothing, so it runs outside the window; it says so."""
+    info = ctx.plan().schedule
+    if info is None:
+        return
+    from golive.report.plan_view import schedule_lines
+
+    for line in schedule_lines(info, estimate_s=ctx.plan().estimate_s)[1:]:
+        out.print(line)
 
 
 @app.command()

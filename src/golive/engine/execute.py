@@ -22,6 +22,7 @@ from golive.context import RunContext, prepare
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import Runner, current_user
 from golive.engine.state import RunState, fold
+from golive.engine.window import WindowGuard, closed_message
 from golive.history import previous_from_history  # kept importable from here for older callers
 from golive.plan import PlanInput, diff_inputs
 
@@ -36,6 +37,7 @@ __all__ = [
     "new_run_id",
     "previous_from_history",
     "send_control",
+    "window_guard",
 ]
 
 
@@ -178,6 +180,8 @@ def _runner(
     listener: Callable[[dict[str, Any]], None] | None,
     ask_rollback: Callable[[], bool] | None,
     initiator: str | None,
+    window: WindowGuard | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> Runner:
     from golive.engine.services import build_services
 
@@ -197,6 +201,8 @@ def _runner(
         k8s=k8s,
         ask_rollback=ask_rollback,
     )
+    if now is not None:
+        services.now = now
     return Runner(
         plan=ctx.plan(),
         runbook=ctx.loaded.runbook,
@@ -206,7 +212,24 @@ def _runner(
         run_id=handle.run_id,
         initiator=initiator,
         listener=listener,
+        window=window,
     )
+
+
+def window_guard(
+    ctx: RunContext, *, break_glass: str | None, now: Callable[[], datetime] | None = None
+) -> WindowGuard | None:
+    """The run's windows; raises Refused (nothing started) when closed and no break-glass was asked."""
+    from golive.schedule import schedule_of
+
+    schedule = schedule_of(ctx.loaded, ctx.inventory)
+    if not schedule and break_glass is None:
+        return None
+    status = schedule.status((now or (lambda: datetime.now(UTC)))())
+    if not status.open and break_glass is None:
+        raise Refused(closed_message(schedule, status))
+    protected = ctx.inventory.protected if ctx.inventory is not None else False
+    return WindowGuard(schedule=schedule, break_glass=break_glass, protected=protected)
 
 
 def execute_new(
@@ -217,7 +240,14 @@ def execute_new(
     ask_rollback: Callable[[], bool] | None = None,
     initiator: str | None = None,
     on_started: Callable[[RunHandle], None] | None = None,
+    break_glass: str | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> tuple[RunHandle, int]:
+    """Start a run; outside its change window (or in a freeze) it is refused before anything exists.
+
+    ``break_glass`` (the reason) runs it anyway, journaled; ``now`` replaces the wall clock.
+    """
+    window = window_guard(ctx, break_glass=break_glass, now=now)
     name = ctx.loaded.runbook.name
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
@@ -231,6 +261,8 @@ def execute_new(
                 listener=listener,
                 ask_rollback=ask_rollback,
                 initiator=initiator,
+                window=window,
+                now=now,
             )
             if on_started:
                 on_started(handle)

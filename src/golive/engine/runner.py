@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from golive.engine.journal import Journal
 from golive.engine.rollback import rollback
 from golive.engine.state import Phase, RunState, StepUnit
 from golive.engine.steprun import EngineStepRun
+from golive.engine.window import WindowGuard, window_check, window_start
 from golive.exits import ExitCode
 from golive.kinds import kind_of
 from golive.plan import Plan, PlannedStep
@@ -43,6 +45,8 @@ class Services:
     host_of: Callable[[str], HostRef]
     match: Callable[[str], list[str]]
     clock: Callable[[], float] = field(default=lambda: __import__("time").monotonic())
+    # Wall-clock time for change windows (clock above is monotonic, for durations).
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = field(default=lambda s: __import__("time").sleep(s))
     task: Callable[[str, Callable[[], Any]], Any] = field(default=lambda name, fn: fn())
     ask_rollback: Callable[[], bool] = field(default=lambda: True)
@@ -69,8 +73,10 @@ class Runner:
         run_id: str,
         initiator: str | None = None,
         listener: Callable[[dict[str, Any]], None] | None = None,
+        window: WindowGuard | None = None,
     ) -> None:
         self.plan = plan
+        self.window = window
         self.runbook = runbook
         self.svc = services
         self.root = root
@@ -136,7 +142,7 @@ class Runner:
             steps=[{"id": s.id, "kind": s.kind} for s in self.plan.steps],
             inputs=[i.model_dump() for i in self.plan.inputs],
         )
-        return self._run(0)
+        return self._run(0, opening=True)
 
     def resume(self, state: RunState, *, by: str) -> int:
         """Go on from the journal of a dead process: forward where it was going forward, else back."""
@@ -194,10 +200,13 @@ class Runner:
         while self.ending:
             self.ending.pop().close()
 
-    def _run(self, start: int) -> int:
+    def _run(self, start: int, *, opening: bool = False) -> int:
         try:
+            if opening:
+                window_start(self, self.window)
             for planned in self.plan.steps[start:]:
                 self.steer.check_abort()
+                window_check(self, self.window, step=planned.id)
                 self._run_step(planned)
         except (StepFailed, Aborted) as exc:
             return self._fail(exc)

@@ -18,6 +18,7 @@ from golive.checks.base import Outcome, Verdict
 from golive.drivers.base import ActionResult, HostResult
 from golive.engine.controls import Aborted, StepFailed
 from golive.engine.gates import is_analysis
+from golive.engine.window import window_check
 from golive.errors import DriverError, TransientError
 from golive.kinds.base import Stage, StepUnit
 
@@ -110,6 +111,7 @@ def run_stages(
     """Apply, judge, gate and bake each stage in turn; the first failure raises StepFailed."""
     for stage in stages:
         runner.steer.check_abort()
+        window_check(runner, runner.window, step=planned.id)  # never a new batch past the close unasked
         runner.steer.forget_promote()  # a promote counts for the bake it was sent in, not a later one
         ctx = context(batch={"index": stage.index, "hosts": list(stage.hosts)}) if stage.batch else context()
         run = functools.partial(_one_stage, runner, step, planned, stage, ctx)

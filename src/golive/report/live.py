@@ -142,6 +142,12 @@ class LiveView:
             return f"PAUSED: {e['reason']} -> {e.get('howto')}", "bold yellow"
         if ev == "unpaused":
             return f"resumed by {e.get('by')}", "yellow"
+        if ev == "window_overrun":
+            return f"WARNING: the estimate ends {e['expected_end']}, after the window closes {e['closes_at']}", "yellow"
+        if ev == "window_closed":
+            return f"WINDOW CLOSED: {e['reason']}; next opening {e.get('next_open') or 'none'}", "bold red"
+        if ev == "break_glass":
+            return f"BREAK-GLASS by {e['by']}: {e['reason']}", "bold white on red"
         if ev == "approval_requested":
             return (
                 f"WAITING FOR APPROVAL ({e['approvers']} approver(s)) of plan {e['digest'][:12]}; next: "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from rich.console import Console
 from rich.table import Table
 
-from golive.plan import Plan, PlannedStep
+from golive.plan import Plan, PlannedStep, ScheduleInfo
 from golive.runbook.types import format_duration
+from golive.windows import when
 
-__all__ = ["render_plan"]
+__all__ = ["render_plan", "schedule_lines"]
 
 
 def _what(step: PlannedStep) -> str:
@@ -76,6 +79,9 @@ def render_plan(plan: Plan, *, console: Console) -> None:
             at = s.id if fp.at == "step" else f"{s.id} {fp.at}"
             paths.add_row(at, comp)
     console.print(paths)
+    if plan.schedule is not None:
+        for line in schedule_lines(plan.schedule, estimate_s=plan.estimate_s):
+            console.print(line)
     for w in plan.warnings:
         console.print(f"[yellow]{w}[/]")
     files = sum(1 for i in plan.inputs if i.kind == "file")
@@ -83,3 +89,23 @@ def render_plan(plan: Plan, *, console: Console) -> None:
     for i in plan.inputs:
         if i.note:  # an input golive could not follow: the reviewer should know the digest misses its content
             console.print(f"input {i.name}: {i.note}", style="yellow", markup=False, highlight=False)
+
+
+def schedule_lines(info: ScheduleInfo, *, estimate_s: float) -> list[str]:
+    """The window and freeze lines of the plan, in the runbook window's zone and UTC."""
+    tz = ZoneInfo(info.tz)
+    windows = "; ".join(f"{w.source}: {', '.join(w.allow)} {w.tz}" for w in info.windows) or "none"
+    lines = [f"windows: {windows}"]
+    if info.open:
+        closes = f", closes {when(info.closes_at, tz)}" if info.closes_at else ""
+        lines.append(f"[green]window open now[/]{closes}")
+        if info.closes_at and (info.closes_at - info.now).total_seconds() < estimate_s:
+            lines.append(f"[yellow]the estimate ({format_duration(estimate_s)}) outlasts the window[/]")
+    else:
+        nxt = when(info.next_open, tz) if info.next_open else "none within a year"
+        lines.append(f"[bold red]window CLOSED now[/]: {info.reason}; next opening {nxt}")
+    if info.freeze_now is not None:
+        lines.append(f"[bold red]freeze now[/] until {when(info.freeze_now.end, tz)}: {info.freeze_now.reason}")
+    for f in info.freezes_upcoming:
+        lines.append(f"freeze upcoming: {when(f.start, tz)} to {when(f.end, tz)}: {f.reason}")
+    return lines

@@ -3,7 +3,7 @@
 The model catches shape errors; here we catch what only the whole picture shows:
 duplicate ids, host patterns that match nothing, missing playbooks, templates that
 name undefined params, approvals weaker than the environment requires, state changes
-with no way back.
+with no way back, change windows and freezes golive cannot read.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from golive.kinds import kind_of
 from golive.runbook.load import LoadedRunbook
 from golive.runbook.models import RollbackAction, StepBase
 from golive.runbook.render import analyse
+from golive.schedule import schedule_issues
 
 __all__ = ["check_params", "validate"]
 
@@ -88,6 +89,7 @@ def validate(
             issues += kind_of(step).validate_env(loaded, i, step, inventory)
     if inventory is not None:
         issues += check_settings(inventory.path, inventory.settings)
+    issues += schedule_issues(loaded, inventory)
     if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
         issues.append(
             Issue(

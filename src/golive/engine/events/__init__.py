@@ -14,13 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from golive.engine.events import approvals, k8s, rollback, run, steps
+from golive.engine.events import approvals, k8s, rollback, run, steps, window
 from golive.engine.events.approvals import *  # noqa: F403
 from golive.engine.events.base import ENVELOPE, Event, HostOutcome, InputRef, StepRef
 from golive.engine.events.k8s import *  # noqa: F403
 from golive.engine.events.rollback import *  # noqa: F403
 from golive.engine.events.run import *  # noqa: F403
 from golive.engine.events.steps import *  # noqa: F403
+from golive.engine.events.window import *  # noqa: F403
 
 __all__ = [
     "ENVELOPE",
@@ -37,6 +38,7 @@ __all__ = [
     *rollback.__all__,
     *run.__all__,
     *steps.__all__,
+    *window.__all__,
 ]
 
 
@@ -51,7 +53,7 @@ class InvalidEvent(ValueError):
 
 def _registry() -> dict[str, type[Event]]:
     out: dict[str, type[Event]] = {}
-    for module in (run, steps, approvals, rollback, k8s):
+    for module in (run, steps, approvals, rollback, k8s, window):
         for name in module.__all__:
             cls = getattr(module, name)
             event = cls.model_fields["event"].default
