@@ -36,6 +36,10 @@ class EnvSettings(BaseModel):
     golive_min_approvers: int = Field(1, ge=1, le=10)
     golive_protected: bool | None = None
     golive_known_hosts: str | None = None
+    # checked, with their own messages, by golive.schedule
+    golive_timezone: Any = None
+    golive_windows: Any = None
+    golive_freezes: Any = None
 
 
 SETTINGS: frozenset[str] = frozenset(EnvSettings.model_fields)
