@@ -8,6 +8,10 @@ golive's own settings for an environment are ordinary inventory variables of gro
 - ``golive_approvers``: people allowed to approve in this env
 - ``golive_min_approvers``: an approval step must ask for at least this many
 - ``golive_protected``: true for production-like envs (the initiator may not approve)
+- ``golive_change_approvers``: distinct people who must approve a change (default 1 when
+  protected, else 0)
+- ``golive_require_change``: ``golive run`` needs an approved change, ``--change ID``
+  (default: true when protected)
 """
 
 from __future__ import annotations
@@ -160,6 +164,31 @@ class Inventory:
     def approvers(self) -> list[str] | None:
         value = self.settings.get("golive_approvers")
         return [str(v) for v in value] if isinstance(value, list) else None
+
+    @property
+    def change_approvers(self) -> int:
+        return int(self.settings.get("golive_change_approvers", 1 if self.protected else 0))
+
+    @property
+    def require_change(self) -> bool:
+        return bool(self.settings.get("golive_require_change", self.protected))
+
+    def setting_issues(self) -> list[tuple[str, str]]:
+        """golive settings of the wrong type, each as (problem, fix)."""
+        s: dict[str, Any] = self.settings
+        out: list[tuple[str, str]] = []
+        for key in ("golive_min_approvers", "golive_change_approvers"):
+            v = s.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                out.append((f"{key} is {v!r}, not a whole number", f"set {key}: 2 (0 or more)"))
+        for key in ("golive_protected", "golive_require_change"):
+            v = s.get(key)
+            if v is not None and not isinstance(v, bool):
+                out.append((f"{key} is {v!r}, not true or false", f"set {key}: true"))
+        v = s.get("golive_approvers")
+        if v is not None and not isinstance(v, list):
+            out.append((f"golive_approvers is {v!r}, not a list", "set golive_approvers: [alice, bob]"))
+        return out
 
     @property
     def prometheus_url(self) -> str | None:

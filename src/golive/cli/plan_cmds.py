@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,9 +21,6 @@ from golive.cli.app import (
     parse_params,
 )
 from golive.errors import RunbookError
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command()
@@ -60,6 +57,11 @@ def plan(
     server_dry_run: Annotated[
         bool, typer.Option("--server-dry-run", help="also send each k8s change to its API server with dryRun=All")
     ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="propose this plan as a change to approve (golive run --change ID)")
+    ] = False,
+    as_user: Annotated[str | None, typer.Option("--as", help="with --save: who proposes (default: OS user)")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="with --save: why, for the approvers")] = None,
 ) -> None:
     """Show what a run would do: steps, host batches, gates, rollback paths, duration, digest."""
     from golive.context import prepare
@@ -82,6 +84,15 @@ def plan(
         render_dry_run(report, summary=err if as_json else out)
         if not report.ok:
             raise typer.Exit(EXIT_BAD_INPUT)
+    if save:
+        from golive.changes import change_store, propose
+
+        change = propose(ctx, the_plan, store=change_store(ctx.root), proposer=as_user, comment=comment)
+        (err if as_json else out).print(
+            f"change {change.id} proposed by {change.proposer} (plan {change.digest[:12]}); "
+            f"approve it with `golive change approve {change.id} --as NAME`",
+            markup=False,
+        )
 
 
 def render_dry_run(report: Any, *, summary: Console) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -78,9 +79,15 @@ def exit_for(code: int, run_id: str) -> NoReturn:
 NoPrefect = Annotated[bool, typer.Option("--no-prefect", help="run without Prefect (no UI, no task runs)")]
 
 
+ChangeOpt = Annotated[
+    str | None,
+    typer.Option("--change", help="run an approved change (golive plan --save): its runbook, env, inventory, params"),
+]
+
+
 @app.command()
 def run(
-    runbook: Annotated[Path, typer.Argument(help="runbook YAML file")],
+    runbook: Annotated[Path | None, typer.Argument(help="runbook YAML file (none with --change)")] = None,
     env: EnvOpt = None,
     param: ParamOpt = None,
     inventory: InvOpt = None,
@@ -90,11 +97,17 @@ def run(
         bool,
         typer.Option("--check", help="change nothing: k8s steps dry-run on the server, ansible steps in check mode"),
     ] = False,
+    change: ChangeOpt = None,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
+    if change is not None:
+        _run_change(change, given=_fixed_by_change(runbook, env, param, inventory, check), **_opts(no_prefect, as_user))
+    if runbook is None:
+        err.print("name a runbook (golive run RUNBOOK -e ENV) or an approved change (--change ID)", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from golive.changes import ChangeRefused, refuse_without_change
     from golive.context import prepare
-    from golive.engine.execute import Refused, execute_new, previous_from_history
-    from golive.report.live import LiveView
+    from golive.engine.execute import previous_from_history
 
     project = Path.cwd() if inventory else project_root(runbook.parent)
     _prefect_setup(project, not (no_prefect or check))
@@ -107,11 +120,62 @@ def run(
         fail_input(exc)
     if check:
         _check_run(ctx, initiator=as_user)
+    try:
+        refuse_without_change(ctx)
+    except ChangeRefused as exc:
+        err.print(f"refused: {exc}", style="bold red", markup=False)
+        raise typer.Exit(EXIT_REFUSED) from None
+    _execute(lambda **kw: _execute_new(ctx, **kw), no_prefect=no_prefect, as_user=as_user)
+
+
+def _opts(no_prefect: bool, as_user: str | None) -> dict[str, Any]:
+    return {"no_prefect": no_prefect, "as_user": as_user}
+
+
+def _fixed_by_change(
+    runbook: Path | None, env: str | None, param: list[str] | None, inventory: Path | None, check: bool
+) -> list[str]:
+    """What was given beside --change, though the change fixes it."""
+    given = {"RUNBOOK": runbook is not None, "-e": env is not None, "-p": bool(param), "-i": inventory is not None}
+    return [name for name, yes in {**given, "--check": check}.items() if yes]
+
+
+def _execute_new(ctx: Any, **kw: Any) -> tuple[Any, int]:
+    from golive.engine.execute import execute_new
+
+    return execute_new(ctx, **kw)
+
+
+def _run_change(change_id: str, *, given: list[str], no_prefect: bool, as_user: str | None) -> NoReturn:
+    from golive.changes import change_store, execute_change, prepare_change_run
+    from golive.cli.change_cmds import change_errors
+
+    if given:
+        err.print(
+            f"{', '.join(given)} cannot be given with --change: the change fixes its runbook, env, inventory "
+            f"and params (`golive change show {change_id}`); propose a new change for others",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    store = change_store(project_root(None))
+    with change_errors():
+        try:
+            change, ctx = prepare_change_run(store, change_id)
+        except RunbookError as exc:
+            fail_input(exc)
+    _prefect_setup(ctx.root, not no_prefect)
+    _execute(lambda **kw: execute_change(store, change, ctx, **kw), no_prefect=no_prefect, as_user=as_user)
+
+
+def _execute(start: Callable[..., tuple[Any, int]], *, no_prefect: bool, as_user: str | None) -> NoReturn:
+    from golive.engine.execute import Refused
+    from golive.report.live import LiveView
+
     view = LiveView(console=err)
     _interrupt_on_signals()
     try:
-        handle, code = execute_new(
-            ctx,
+        handle, code = start(
             use_prefect=not no_prefect,
             listener=view.on_event,
             ask_rollback=lambda: _ask_rollback(view),

@@ -241,8 +241,11 @@ def execute_new(
     ask_rollback: Callable[[], bool] | None = None,
     initiator: str | None = None,
     on_started: Callable[[RunHandle], None] | None = None,
+    change_id: str | None = None,
 ) -> tuple[RunHandle, int]:
+    """Start a new run of ``ctx``'s plan; ``change_id`` names the approved change it carries out."""
     name = ctx.loaded.runbook.name
+    meta = ctx.journal_meta() | ({"change_id": change_id} if change_id else {})
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
     handle.dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +263,7 @@ def execute_new(
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does
             code = _run_in_flow(
-                runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
+                runner, lambda: runner.start(meta=meta), use_prefect=use_prefect, flow_name=name
             )
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))

@@ -85,6 +85,9 @@ def validate(
         if inventory is not None:
             issues += _hosts(loaded, i, step, inventory)
             issues += kind_of(step).validate_env(loaded, i, step, inventory)
+    if inventory is not None:
+        where = str(inventory.path / "group_vars" / "all.yml")
+        issues += [Issue(where, None, problem, fix) for problem, fix in inventory.setting_issues()]
     if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
         issues.append(
             Issue(

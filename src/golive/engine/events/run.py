@@ -37,6 +37,7 @@ class RunStarted(Event):
     file_abs: str | None = None
     inventory_path: str | None = None
     cli_params: dict[str, Any] | None = None
+    change_id: str | None = None
 
 
 class RunResumed(Event):

@@ -1,0 +1,41 @@
+"""Changes approved before the run: ``golive plan --save``, ``golive change approve``, ``golive run --change``."""
+
+from golive.changes.model import Change, ChangeEvent, ChangePolicy, ChangeState, diff_inputs, new_change_id
+from golive.changes.service import (
+    ChangeRefused,
+    approve,
+    change_store,
+    execute_change,
+    inputs_of,
+    policy_of,
+    prepare_change_run,
+    propose,
+    refuse_without_change,
+    reject,
+    user,
+)
+from golive.changes.store import BadChangeId, ChangeStore, DiskChangeStore, UnknownChange
+
+__all__ = [
+    "BadChangeId",
+    "Change",
+    "ChangeEvent",
+    "ChangePolicy",
+    "ChangeRefused",
+    "ChangeState",
+    "ChangeStore",
+    "DiskChangeStore",
+    "UnknownChange",
+    "approve",
+    "change_store",
+    "diff_inputs",
+    "execute_change",
+    "inputs_of",
+    "new_change_id",
+    "policy_of",
+    "prepare_change_run",
+    "propose",
+    "refuse_without_change",
+    "reject",
+    "user",
+]
