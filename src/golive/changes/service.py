@@ -82,12 +82,17 @@ def inputs_of(ctx: RunContext, plan: Plan) -> list[PlanInput]:
 
 
 def _file_input(kind: str, path: Path, root: Path) -> PlanInput:
-    try:
-        name = str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        name = str(path)
+    name = _relative(path, root)
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
     return PlanInput(kind=kind, name=name, sha256=sha)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """The path from the project root as written (playbooks/ may be a link), else resolved, else as is."""
+    for p, r in ((path.absolute(), root.absolute()), (path.resolve(), root.resolve())):
+        if p.is_relative_to(r):
+            return str(p.relative_to(r))
+    return str(path)
 
 
 # ------------------------------------------------------------------ propose, approve, reject
@@ -188,9 +193,12 @@ def _run_problems(change: Change, ctx: RunContext, plan: Plan) -> list[str]:
             + f"; `golive change approve {change.id} --as NAME`"
         )
     changed = diff_inputs(change.inputs, inputs_of(ctx, plan))
+    out += [f"input changed since it was proposed: {line}" for line in changed]
+    if plan.digest != change.digest:
+        out.append(f"plan digest changed: {change.digest[:12]} → {plan.digest[:12]}")
     if changed or plan.digest != change.digest:
-        out += [f"input changed since it was proposed: {line}" for line in changed]
-        out.append(f"plan digest {change.digest[:12]} → {plan.digest[:12]}; propose a new change for what is there now")
+        env = f" -e {change.env}" if change.env else ""
+        out.append(f"propose a new change for what is there now: `golive plan {change.file}{env} --save`")
     return out
 
 

@@ -111,6 +111,11 @@ def show_change(change_id: IdArg, root: RootOpt = Path(".")) -> None:
         out.print(f"  {e.at}  {e.kind}{' by ' + e.by if e.by else ''}{detail}{_note(e.comment)}", markup=False)
 
 
+def _when(iso: str) -> str:
+    """``2026-12-03T06:13:03+00:00`` as ``2026-12-03 06:13Z``: the table stays narrow."""
+    return iso[:16].replace("T", " ") + "Z"
+
+
 def _note(comment: str | None) -> str:
     return f": {comment}" if comment else ""
 
@@ -129,7 +134,7 @@ def list_changes(env: EnvOpt = None, root: RootOpt = Path(".")) -> None:
         if env is not None and change.env != env:
             continue
         table.add_row(
-            change.id, change.runbook, change.env or "-", change.proposer, change.created, change.state().label()
+            change.id, change.runbook, change.env or "-", change.proposer, _when(change.created), change.state().label()
         )
     if not table.rows:
         err.print(
