@@ -157,8 +157,14 @@ def test_a_run_refused_before_it_started_does_not_use_the_change_up(store: DiskC
 
 def test_diff_inputs_names_each_changed_added_and_removed_input() -> None:
     """diff_inputs lists the inputs whose hash differs, with old and new hash, and those only on one side."""
-    old = [PlanInput(kind="file", name="playbooks/a.yml", sha256="1" * 64), PlanInput(kind="param", name="v", sha256="2" * 64)]
-    new = [PlanInput(kind="file", name="playbooks/a.yml", sha256="3" * 64), PlanInput(kind="golive", name="g", sha256="4" * 64)]
+    old = [
+        PlanInput(kind="file", name="playbooks/a.yml", sha256="1" * 64),
+        PlanInput(kind="param", name="v", sha256="2" * 64),
+    ]
+    new = [
+        PlanInput(kind="file", name="playbooks/a.yml", sha256="3" * 64),
+        PlanInput(kind="golive", name="g", sha256="4" * 64),
+    ]
     assert diff_inputs(old, new) == [
         f"playbooks/a.yml (file): {'1' * 12} → {'3' * 12}",
         "g (golive): absent → 444444444444",

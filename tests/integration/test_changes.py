@@ -1,0 +1,67 @@
+"""golive run --change against the lab: an approved change runs once; an edited input refuses it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from kit import REPO, Project
+
+from golive_lab.lab import Lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
+
+EXIT_OK, EXIT_REFUSED = 0, 4
+PING = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+
+
+def _propose_and_approve(project: Project, runbook: str) -> str:
+    saved = project.golive("plan", runbook, "-e", "lab", "--save", "--comment", "ping app-1")
+    assert saved.returncode == 0, saved.stderr
+    found = re.search(r"change (chg-\S+) proposed by tester", saved.stdout)
+    assert found, saved.stdout
+    cid = found.group(1)
+    approved = project.golive("change", "approve", cid, "--as", "reviewer")
+    assert approved.returncode == 0, approved.stderr
+    return cid
+
+
+def test_an_approved_change_runs_once_and_an_edited_playbook_refuses_the_next(project: Project, lab: Lab) -> None:
+    """plan --save, approve, run --change succeeds and journals the change; after a playbook edit a change approved before it is refused (4) naming the playbook."""
+    (project.root / "playbooks").unlink()  # the repo's playbooks stay untouched: edit a copy
+    shutil.copytree(REPO / "playbooks", project.root / "playbooks")
+    (project.root / "playbooks" / "ping.yml").write_text(PING)
+    rb = project.runbook(
+        "ping",
+        {
+            "name": "change-ping",
+            "steps": [
+                {
+                    "id": "ping",
+                    "ansible": {"playbook": "playbooks/ping.yml", "hosts": "app-1"},
+                    "rollback": {"none": "ping changes nothing"},
+                }
+            ],
+        },
+    )
+    first = _propose_and_approve(project, str(rb))
+    done = project.golive("run", "--change", first, "--no-prefect", timeout=240)
+    assert done.returncode == EXIT_OK, done.stderr[-4000:]
+    started = project.only_journal().read()[0]
+    assert started["event"] == "run_started" and started["change_id"] == first
+    record = json.loads((project.runs / "changes" / f"{first}.json").read_text())
+    assert [e["kind"] for e in record["events"]] == ["approved", "ran", "finished"]
+    assert record["events"][-1]["status"] == "succeeded"
+    assert f"ran({started['run_id']})" in project.golive("changes").stdout
+    again = project.golive("run", "--change", first, "--no-prefect")
+    assert again.returncode == EXIT_REFUSED and "already ran" in again.stderr
+
+    second = _propose_and_approve(project, str(rb))
+    with (project.root / "playbooks" / "ping.yml").open("a") as f:
+        f.write("    - ansible.builtin.ping:\n")
+    refused = project.golive("run", "--change", second, "--no-prefect")
+    assert refused.returncode == EXIT_REFUSED, refused.stderr
+    assert re.search(r"playbooks/ping\.yml \(file\): [0-9a-f]{12} → [0-9a-f]{12}", refused.stderr), refused.stderr
+    assert len(project.journals()) == 1
