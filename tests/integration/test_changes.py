@@ -29,7 +29,8 @@ def _propose_and_approve(project: Project, runbook: str) -> str:
 
 
 def test_an_approved_change_runs_once_and_an_edited_playbook_refuses_the_next(project: Project, lab: Lab) -> None:
-    """plan --save, approve, run --change succeeds and journals the change; after a playbook edit a change approved before it is refused (4) naming the playbook."""
+    """plan --save, approve, run --change succeeds and journals the change; a change approved before a
+    playbook edit is refused (4), naming the playbook."""
     (project.root / "playbooks").unlink()  # the repo's playbooks stay untouched: edit a copy
     shutil.copytree(REPO / "playbooks", project.root / "playbooks")
     (project.root / "playbooks" / "ping.yml").write_text(PING)

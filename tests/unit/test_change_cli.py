@@ -140,7 +140,7 @@ def test_run_change_without_enough_distinct_approvers_is_refused(project: Path) 
 
 
 def test_run_change_refuses_an_input_changed_since_approval_naming_it(project: Path) -> None:
-    """An approved change whose playbook was edited afterwards exits 4, naming the file and both hashes; nothing runs."""
+    """A change whose playbook was edited after approval exits 4, naming the file and both hashes; nothing runs."""
     cid = propose("prod")
     assert golive("change", "approve", cid, "--as", "bob").exit_code == 0
     with (project / "playbooks" / "deploy.yml").open("a") as f:

@@ -108,7 +108,7 @@ def test_the_proposer_may_approve_where_the_env_is_not_protected(store: DiskChan
 def test_two_distinct_approvers_are_needed_where_configured_and_one_person_counts_once(
     store: DiskChangeStore,
 ) -> None:
-    """With two approvers required, the same person approving twice leaves the change proposed; a second person approves it."""
+    """With two approvers required, one person approving twice leaves it proposed; a second person approves it."""
     change = _change(store, TWO)
     approve(store, change.id, by="bob")
     twice = approve(store, change.id, by="BOB")

@@ -15,6 +15,7 @@ def cutover(
     runbook: str, env: str | None = None, params: dict[str, Any] | None = None, initiator: str | None = None
 ) -> int:
     """Run a runbook unattended (a Prefect deployment, a schedule); approvals come from the CLI."""
+    from golive.changes import refuse_without_change
     from golive.context import prepare
     from golive.engine.execute import execute_new, previous_from_history
     from golive.inventory import find_project_root
@@ -22,6 +23,7 @@ def cutover(
     path = Path(runbook)
     root = find_project_root(path.parent)
     ctx = prepare(path, env=env, params=params or {})
+    refuse_without_change(ctx)  # an env that runs only approved changes runs no schedule of a bare runbook
     ctx.previous = previous_from_history(root, runbook=ctx.loaded.runbook.name, env=env)
     handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
     seal = handle.journal.seal()  # kept by the Prefect server, beside the journal's own copy

@@ -262,9 +262,7 @@ def execute_new(
             if on_started:
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does
-            code = _run_in_flow(
-                runner, lambda: runner.start(meta=meta), use_prefect=use_prefect, flow_name=name
-            )
+            code = _run_in_flow(runner, lambda: runner.start(meta=meta), use_prefect=use_prefect, flow_name=name)
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise
