@@ -19,6 +19,7 @@ from golive.cli.app import (
     fail_input,
     out,
     parse_params,
+    project_root,
 )
 from golive.errors import RunbookError
 
@@ -66,6 +67,10 @@ def plan(
     """Show what a run would do: steps, host batches, gates, rollback paths, duration, digest."""
     from golive.context import prepare
 
+    if save:  # the plan saved must see the environment `golive run --change` will see
+        from golive.settings import apply_settings
+
+        apply_settings(Path.cwd() if inventory else project_root(runbook.parent), prefect=False)
     try:
         ctx = prepare(runbook, env=env, params=parse_params(param), inventory_path=inventory)
         the_plan = ctx.plan()

@@ -158,7 +158,11 @@ def _run_change(change_id: str, *, given: list[str], no_prefect: bool, as_user: 
             markup=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
-    store = change_store(project_root(None))
+    from golive.settings import apply_settings
+
+    root = project_root(None)
+    apply_settings(root, prefect=False)  # as `golive plan --save` did, before the inputs are hashed again
+    store = change_store(root)
     with change_errors():
         try:
             change, ctx = prepare_change_run(store, change_id)
