@@ -171,3 +171,57 @@ def test_diff_inputs_names_each_changed_added_and_removed_input() -> None:
         "v (param): 222222222222 → absent",
     ]
     assert diff_inputs(old, old) == []
+
+
+def test_execute_change_records_the_run_and_its_outcome(
+    store: DiskChangeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change gets ran (run id) as the run starts and finished with the run's outcome; the run carries the id."""
+    from golive.changes import execute_change
+    from golive.engine import execute
+    from golive.engine.execute import RunHandle
+
+    change = _change(store, ChangePolicy())
+    seen: dict[str, object] = {}
+
+    def fake_execute_new(ctx: object, **kw: object) -> tuple[RunHandle, int]:
+        handle = RunHandle("run-1", store.dir.parent / "run-1")
+        handle.journal.append(
+            "run_finished", run_id="run-1", status="succeeded", exit_code=0
+        )  # a journal whose end says how it went
+        seen.update(kw)
+        kw["on_started"](handle)
+        assert store.get(change.id).state().label() == "ran(run-1)"
+        return handle, 0
+
+    monkeypatch.setattr(execute, "execute_new", fake_execute_new)
+    execute_change(store, change, ctx=_NoInventory(), initiator="bob")
+    assert seen["change_id"] == change.id
+    done = store.get(change.id)
+    assert [e.kind for e in done.events] == ["ran", "finished"]
+    assert done.events[-1].status == "succeeded" and done.state().name == "ran"
+
+
+def test_a_run_refused_after_it_was_marked_leaves_the_change_approved(
+    store: DiskChangeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefect refusing the flow after the change was marked ran is recorded; the change stays approved."""
+    from golive.changes import execute_change
+    from golive.engine import execute
+    from golive.engine.execute import Refused, RunHandle
+
+    change = _change(store, ChangePolicy())
+
+    def refused_execute_new(ctx: object, **kw: object) -> tuple[RunHandle, int]:
+        kw["on_started"](RunHandle("run-2", store.dir.parent / "run-2"))
+        raise Refused("Prefect could not start the flow")
+
+    monkeypatch.setattr(execute, "execute_new", refused_execute_new)
+    with pytest.raises(Refused):
+        execute_change(store, change, ctx=_NoInventory(), initiator="bob")
+    done = store.get(change.id)
+    assert done.events[-1].status == "refused" and done.state().name == "approved"
+
+
+class _NoInventory:
+    inventory = None

@@ -130,7 +130,11 @@ def list_changes(env: EnvOpt = None, root: RootOpt = Path(".")) -> None:
     for col in ("id", "runbook", "env", "proposer", "created", "state"):
         table.add_column(col)
     for change_id in store.ids():
-        change = store.get(change_id)
+        try:
+            change = store.get(change_id)
+        except ValueError as exc:  # a record golive did not write as it is: list it, act on nothing
+            table.add_row(change_id, "?", "?", "?", "?", f"unreadable: {str(exc).splitlines()[0]}")
+            continue
         if env is not None and change.env != env:
             continue
         table.add_row(
