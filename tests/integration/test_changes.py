@@ -66,3 +66,35 @@ def test_an_approved_change_runs_once_and_an_edited_playbook_refuses_the_next(pr
     assert refused.returncode == EXIT_REFUSED, refused.stderr
     assert re.search(r"playbooks/ping\.yml \(file\): [0-9a-f]{12} → [0-9a-f]{12}", refused.stderr), refused.stderr
     assert len(project.journals()) == 1
+
+
+def test_changes_kept_on_the_prefect_server_take_concurrent_approvals_and_refuse_an_edit(project: Project) -> None:
+    """With GOLIVE_CHANGE_STORE=prefect a change lives in Prefect Variables: two approvals at once both land,
+    nothing is written under runs/, and an edited runbook refuses run --change (4) naming it."""
+    project.env["GOLIVE_CHANGE_STORE"] = "prefect"
+    rb = project.runbook(
+        "checked",
+        {"name": "change-check", "steps": [{"id": "port", "check": [{"tcp": "{{ host }}:2222", "hosts": "app-1"}]}]},
+    )
+    saved = project.golive("plan", str(rb), "-e", "lab", "--save", "--as", "proposer")
+    assert saved.returncode == 0, saved.stderr
+    found = re.search(r"change (chg-\S+) proposed by proposer", saved.stdout)
+    assert found, saved.stdout
+    cid = found.group(1)
+    both = [project.launch("change", "approve", cid, "--as", who, log_name=who) for who in ("ann", "ben")]
+    assert [project.wait_exit(p, timeout=60) for p in both] == [0, 0], project.output("ann") + project.output("ben")
+    shown = project.golive("change", "show", cid)
+    assert shown.returncode == 0, shown.stderr
+    assert "approved by ann" in shown.stdout and "approved by ben" in shown.stdout
+    assert "runbooks/checked.yml" in shown.stdout
+    assert cid in project.golive("changes", "-e", "lab").stdout
+    assert not (project.runs / "changes").exists()
+
+    with rb.open("a") as f:
+        f.write("# edited after approval\n")
+    refused = project.golive("run", "--change", cid, "--no-prefect")
+    assert refused.returncode == EXIT_REFUSED, refused.stderr
+    assert re.search(r"runbooks/checked\.yml \(runbook\): [0-9a-f]{12} → [0-9a-f]{12}", refused.stderr), refused.stderr
+    assert project.golive("change", "reject", cid, "--as", "ann").returncode == 0
+    late = project.golive("change", "approve", cid, "--as", "cy")
+    assert late.returncode == EXIT_REFUSED and "rejected by ann" in late.stderr

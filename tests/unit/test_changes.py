@@ -225,3 +225,24 @@ def test_a_run_refused_after_it_was_marked_leaves_the_change_approved(
 
 class _NoInventory:
     inventory = None
+
+
+def test_the_store_is_on_disk_unless_prefect_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GOLIVE_CHANGE_STORE picks the store: disk by default, prefect needs PREFECT_API_URL, others are bad input."""
+    from golive.changes import BadStoreSetting, change_store
+    from golive.changes.prefect_store import PrefectChangeStore
+
+    for var in ("GOLIVE_CHANGE_STORE", "GOLIVE_RUNS_DIR", "PREFECT_API_URL", "GOLIVE_ENV_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    disk = change_store(tmp_path)
+    assert isinstance(disk, DiskChangeStore) and disk.dir == tmp_path / "runs" / "changes"
+    monkeypatch.setenv("GOLIVE_CHANGE_STORE", "prefect")
+    with pytest.raises(BadStoreSetting, match="PREFECT_API_URL"):
+        change_store(tmp_path)
+    (tmp_path / ".golive").mkdir()
+    (tmp_path / ".golive" / "env").write_text("PREFECT_API_URL=http://127.0.0.1:4200/api\n")
+    on_server = change_store(tmp_path)
+    assert isinstance(on_server, PrefectChangeStore) and on_server.api_url == "http://127.0.0.1:4200/api"
+    monkeypatch.setenv("GOLIVE_CHANGE_STORE", "s3")
+    with pytest.raises(BadStoreSetting, match="disk"):
+        change_store(tmp_path)

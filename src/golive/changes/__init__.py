@@ -14,10 +14,18 @@ from golive.changes.service import (
     reject,
     user,
 )
-from golive.changes.store import BadChangeId, ChangeStore, DiskChangeStore, UnknownChange
+from golive.changes.store import (
+    BadChangeId,
+    BadStoreSetting,
+    ChangeStore,
+    DiskChangeStore,
+    StoreUnavailable,
+    UnknownChange,
+)
 
 __all__ = [
     "BadChangeId",
+    "BadStoreSetting",
     "Change",
     "ChangeEvent",
     "ChangePolicy",
@@ -25,6 +33,7 @@ __all__ = [
     "ChangeState",
     "ChangeStore",
     "DiskChangeStore",
+    "StoreUnavailable",
     "UnknownChange",
     "approve",
     "change_store",

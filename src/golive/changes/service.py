@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from golive.changes.model import Change, ChangeEvent, ChangePolicy, diff_inputs, new_change_id, now_iso
-from golive.changes.store import ChangeStore, DiskChangeStore
+from golive.changes.store import BadStoreSetting, ChangeStore, DiskChangeStore
 from golive.inventory import Inventory
 from golive.plan import Plan, PlanInput
 
@@ -48,11 +48,42 @@ def user(name: str | None) -> str:
     return (name or os.environ.get("GOLIVE_USER") or getpass.getuser()).strip()
 
 
+STORE_VAR = "GOLIVE_CHANGE_STORE"
+
+
 def change_store(root: Path) -> ChangeStore:
-    """The project's change store: ``<runs dir>/changes`` (``$GOLIVE_RUNS_DIR`` honoured)."""
+    """Where the project's changes are kept.
+
+    ``$GOLIVE_CHANGE_STORE=prefect``: on the Prefect server ``PREFECT_API_URL`` names, as Prefect
+    Variables, so every machine sees the same changes. Otherwise ``<runs dir>/changes``
+    (``$GOLIVE_RUNS_DIR`` honoured). The choice is explicit, never a server that happens to
+    answer: ``plan --save`` and ``run --change`` must look in the same place.
+    """
     from golive.engine.journal import runs_dir
 
+    kind = os.environ.get(STORE_VAR, "disk")
+    if kind == "prefect":
+        url = os.environ.get("PREFECT_API_URL") or _settings_value(root, "PREFECT_API_URL")
+        if not url:
+            raise BadStoreSetting(
+                f"{STORE_VAR}=prefect, but PREFECT_API_URL is set neither in the environment nor in .golive/env"
+            )
+        from golive.changes.prefect_store import PrefectChangeStore
+
+        return PrefectChangeStore(url)
+    if kind != "disk":
+        raise BadStoreSetting(f"{STORE_VAR}={kind!r}: write disk (the default) or prefect")
     return DiskChangeStore(runs_dir(root) / "changes")
+
+
+def _settings_value(root: Path, key: str) -> str | None:
+    """A key of the settings file, read as is (apply_settings applies PREFECT_API_URL only once it answers)."""
+    from dotenv import dotenv_values
+
+    from golive.settings import settings_file
+
+    path = settings_file(root)
+    return dotenv_values(path).get(key) if path.is_file() else None
 
 
 def policy_of(inventory: Inventory | None) -> ChangePolicy:

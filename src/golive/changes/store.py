@@ -20,11 +20,19 @@ from typing import Protocol
 
 from golive.changes.model import CHANGE_ID, Change, ChangeEvent
 
-__all__ = ["BadChangeId", "ChangeStore", "DiskChangeStore", "UnknownChange"]
+__all__ = ["BadChangeId", "BadStoreSetting", "ChangeStore", "DiskChangeStore", "StoreUnavailable", "UnknownChange"]
 
 
 class BadChangeId(Exception):
     """A change id that is malformed or names no change; bad input (exit 2)."""
+
+
+class BadStoreSetting(BadChangeId):
+    """``GOLIVE_CHANGE_STORE`` names no store golive has, or one it cannot reach as configured."""
+
+
+class StoreUnavailable(Exception):
+    """The place changes are kept did not answer; nothing was recorded or run (exit 4)."""
 
 
 class UnknownChange(BadChangeId):

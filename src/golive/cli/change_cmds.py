@@ -26,14 +26,14 @@ CommentOpt = Annotated[str | None, typer.Option("--comment", help="a note kept w
 @contextmanager
 def change_errors() -> Iterator[None]:
     """An unknown or malformed id is bad input (2); a change that may not be approved or run is a refusal (4)."""
-    from golive.changes import BadChangeId, ChangeRefused
+    from golive.changes import BadChangeId, ChangeRefused, StoreUnavailable
 
     try:
         yield
     except BadChangeId as exc:
         err.print(str(exc), style="red", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    except ChangeRefused as exc:
+    except (ChangeRefused, StoreUnavailable) as exc:
         err.print(f"refused: {exc}", style="bold red", markup=False)
         raise typer.Exit(EXIT_REFUSED) from None
 
@@ -125,11 +125,13 @@ def list_changes(env: EnvOpt = None, root: RootOpt = Path(".")) -> None:
     """Changes proposed in this project, oldest first: id, runbook, env, proposer, created, state."""
     from rich.table import Table
 
-    store = _store(root)
+    with change_errors():
+        store = _store(root)
+        ids = store.ids()
     table = Table(box=None, pad_edge=False)
     for col in ("id", "runbook", "env", "proposer", "created", "state"):
         table.add_column(col)
-    for change_id in store.ids():
+    for change_id in ids:
         try:
             change = store.get(change_id)
         except ValueError as exc:  # a record golive did not write as it is: list it, act on nothing

@@ -91,8 +91,10 @@ def plan(
             raise typer.Exit(EXIT_BAD_INPUT)
     if save:
         from golive.changes import change_store, propose
+        from golive.cli.change_cmds import change_errors
 
-        change = propose(ctx, the_plan, store=change_store(ctx.root), proposer=as_user, comment=comment)
+        with change_errors():
+            change = propose(ctx, the_plan, store=change_store(ctx.root), proposer=as_user, comment=comment)
         (err if as_json else out).print(
             f"change {change.id} proposed by {change.proposer} (plan {change.digest[:12]}); "
             f"approve it with `golive change approve {change.id} --as NAME`",

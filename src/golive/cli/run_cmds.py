@@ -162,8 +162,8 @@ def _run_change(change_id: str, *, given: list[str], no_prefect: bool, as_user: 
 
     root = project_root(None)
     apply_settings(root, prefect=False)  # as `golive plan --save` did, before the inputs are hashed again
-    store = change_store(root)
     with change_errors():
+        store = change_store(root)
         try:
             change, ctx = prepare_change_run(store, change_id)
         except RunbookError as exc:
