@@ -101,7 +101,8 @@ def run(
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
     if change is not None:
-        _run_change(change, given=_fixed_by_change(runbook, env, param, inventory, check), **_opts(no_prefect, as_user))
+        given = _fixed_by_change(runbook, env, param, inventory, check)
+        _run_change(change, given=given, no_prefect=no_prefect, as_user=as_user)
     if runbook is None:
         err.print("name a runbook (golive run RUNBOOK -e ENV) or an approved change (--change ID)", style="red")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -126,10 +127,6 @@ def run(
         err.print(f"refused: {exc}", style="bold red", markup=False)
         raise typer.Exit(EXIT_REFUSED) from None
     _execute(lambda **kw: _execute_new(ctx, **kw), no_prefect=no_prefect, as_user=as_user)
-
-
-def _opts(no_prefect: bool, as_user: str | None) -> dict[str, Any]:
-    return {"no_prefect": no_prefect, "as_user": as_user}
 
 
 def _fixed_by_change(
