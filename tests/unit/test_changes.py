@@ -246,3 +246,40 @@ def test_the_store_is_on_disk_unless_prefect_is_named(tmp_path: Path, monkeypatc
     monkeypatch.setenv("GOLIVE_CHANGE_STORE", "s3")
     with pytest.raises(BadStoreSetting, match="disk"):
         change_store(tmp_path)
+
+
+def test_a_resumed_run_that_ends_records_its_outcome_on_the_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change whose run failed(interrupted) and was then resumed to success reads ran, its last outcome."""
+    from golive.changes import change_store, note_run_end
+    from golive.engine.execute import RunHandle
+
+    for var in ("GOLIVE_CHANGE_STORE", "GOLIVE_RUNS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    store = change_store(tmp_path)
+    assert isinstance(store, DiskChangeStore)
+    change = _change(store, ChangePolicy())
+    store.append(change.id, ChangeEvent(kind="ran", at="t", run_id="r1"))
+    store.append(change.id, ChangeEvent(kind="finished", at="t", run_id="r1", status="interrupted", exit_code=130))
+    assert store.get(change.id).state().label() == "failed(r1)"
+    handle = RunHandle("r1", tmp_path / "runs" / "r1")
+    journal = handle.journal
+    journal.append(
+        "run_started",
+        run_id="r1",
+        runbook="payments",
+        file="runbook.yml",
+        env="prod",
+        params={},
+        previous={},
+        digest="a" * 64,
+        initiator="bob",
+        pid=1,
+        machine="m",
+        steps=[],
+        change_id=change.id,
+    )
+    journal.append("run_finished", run_id="r1", status="succeeded", exit_code=0)
+    assert note_run_end(tmp_path, handle) is None
+    assert store.get(change.id).state().label() == "ran(r1)"

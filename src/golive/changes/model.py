@@ -147,7 +147,8 @@ class Change(BaseModel):
         for e in reversed(self.events):
             if e.kind != "ran" or e.run_id is None:
                 continue
-            finished = next((f for f in self.events if f.kind == "finished" and f.run_id == e.run_id), None)
+            ends = [f for f in self.events if f.kind == "finished" and f.run_id == e.run_id]
+            finished = ends[-1] if ends else None  # a resumed run ends again: the last end is its outcome
             if finished is not None and finished.status == "refused":
                 continue
             return e.run_id, finished

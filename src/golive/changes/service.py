@@ -28,6 +28,7 @@ __all__ = [
     "change_store",
     "execute_change",
     "inputs_of",
+    "note_run_end",
     "policy_of",
     "prepare_change_run",
     "propose",
@@ -271,6 +272,22 @@ def execute_change(
         raise
     _finish(store, change.id, handle, code=code)
     return handle, code
+
+
+def note_run_end(root: Path, handle: RunHandle) -> str | None:
+    """A run carrying a change ended in another process (resume, abort): record its outcome on the change.
+
+    Returns a warning when the change could not be updated; the run's own outcome stands either way.
+    """
+    first, _ = handle.journal.ends()
+    change_id = first.get("change_id")
+    if not change_id:
+        return None
+    try:
+        _finish(change_store(root), str(change_id), handle)
+    except Exception as exc:  # the journal has the outcome; the change record only points at it
+        return f"change {change_id}: its record was not updated with the run's outcome ({exc})"
+    return None
 
 
 def _finish(

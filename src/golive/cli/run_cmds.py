@@ -69,6 +69,15 @@ def _ask_rollback(view: LiveView) -> bool:
     return typer.confirm("Interrupted. Roll back what was done?", default=True, err=True)
 
 
+def _note_change(root: Path, handle: Any) -> None:
+    """A resumed or aborted run that carries a change: its outcome goes on the change too."""
+    from golive.changes import note_run_end
+
+    warning = note_run_end(root, handle)
+    if warning:
+        err.print(warning, style="yellow", markup=False)
+
+
 def exit_for(code: int, run_id: str) -> NoReturn:
     from golive.report.live import explain_exit
 
@@ -242,6 +251,7 @@ def resume(
     if how == "signalled":
         out.print(f"run {handle.run_id}: asked the running process to resume")
         return
+    _note_change(r, handle)
     exit_for(code, handle.run_id)
 
 
@@ -256,11 +266,13 @@ def abort(
     from golive.engine.execute import Refused, execute_abort
 
     try:
-        handle, code, how = execute_abort(project_root(root), run_id, by=as_user, reason=reason)
+        r = project_root(root)
+        handle, code, how = execute_abort(r, run_id, by=as_user, reason=reason)
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None
     if how == "signalled":
         out.print(f"run {handle.run_id}: abort requested; the runner rolls back now")
         return
+    _note_change(r, handle)
     exit_for(code, handle.run_id)
