@@ -12,7 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from golive.errors import Issue
 
@@ -33,8 +33,10 @@ class EnvSettings(BaseModel):
     golive_clusters: dict[str, _Cluster] = {}
     golive_prometheus_url: str | None = None
     golive_approvers: list[str] | None = None
-    golive_min_approvers: int = Field(1, ge=1, le=10)
-    golive_protected: bool | None = None
+    golive_min_approvers: StrictInt = Field(1, ge=1, le=10)
+    golive_protected: StrictBool | None = None
+    golive_change_approvers: StrictInt | None = Field(None, ge=0, le=10)
+    golive_require_change: StrictBool | None = None
     golive_known_hosts: str | None = None
     # checked, with their own messages, by golive.schedule
     golive_timezone: Any = None

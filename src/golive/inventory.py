@@ -10,6 +10,10 @@ golive's own settings for an environment are ordinary inventory variables of gro
 - ``golive_protected``: true for production-like envs (the initiator may not approve)
 - ``golive_timezone``, ``golive_windows``, ``golive_freezes``: change windows and freezes
   (read by golive.schedule; see docs/runbook.md)
+- ``golive_change_approvers``: distinct people who must approve a change (default 1 when
+  protected, else 0)
+- ``golive_require_change``: ``golive run`` needs an approved change, ``--change ID``
+  (default: true when protected)
 """
 
 from __future__ import annotations
@@ -222,6 +226,14 @@ class Inventory:
     def approvers(self) -> list[str] | None:
         value = self.settings.get("golive_approvers")
         return [str(v) for v in value] if isinstance(value, list) else None
+
+    @property
+    def change_approvers(self) -> int:
+        return int(self.settings.get("golive_change_approvers", 1 if self.protected else 0))
+
+    @property
+    def require_change(self) -> bool:
+        return bool(self.settings.get("golive_require_change", self.protected))
 
     @property
     def prometheus_url(self) -> str | None:

@@ -136,6 +136,12 @@ WITNESS: dict[str, list[str]] = {
     "EnvSettings.golive_windows": ["unit/test_windows.py::test_runbook_and_env_windows_must_both_be_open"],
     "EnvSettings.golive_freezes": ["unit/test_run_window.py::test_a_freeze_starting_mid_run_pauses_it"],
     "EnvSettings.golive_min_approvers": ["cases/28-approval-too-few-in-prod"],
+    "EnvSettings.golive_change_approvers": [
+        "unit/test_changes.py::test_two_distinct_approvers_are_needed_where_configured_and_one_person_counts_once"
+    ],
+    "EnvSettings.golive_require_change": [
+        "unit/test_change_cli.py::test_an_env_that_requires_changes_refuses_a_plain_run_and_says_how"
+    ],
     "EnvSettings.golive_clusters": ["cases/35-unknown-k8s-cluster"],
     "EnvSettings.golive_known_hosts": ["integration/test_drivers.py::test_changed_host_key_is_refused"],
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,11 +19,9 @@ from golive.cli.app import (
     fail_input,
     out,
     parse_params,
+    project_root,
 )
 from golive.errors import RunbookError
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command()
@@ -60,10 +58,19 @@ def plan(
     server_dry_run: Annotated[
         bool, typer.Option("--server-dry-run", help="also send each k8s change to its API server with dryRun=All")
     ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="propose this plan as a change to approve (golive run --change ID)")
+    ] = False,
+    as_user: Annotated[str | None, typer.Option("--as", help="with --save: who proposes (default: OS user)")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="with --save: why, for the approvers")] = None,
 ) -> None:
     """Show what a run would do: steps, host batches, gates, rollback paths, duration, digest."""
     from golive.context import prepare
 
+    if save:  # the plan saved must see the environment `golive run --change` will see
+        from golive.settings import apply_settings
+
+        apply_settings(Path.cwd() if inventory else project_root(runbook.parent), prefect=False)
     try:
         ctx = prepare(runbook, env=env, params=parse_params(param), inventory_path=inventory, with_history=True)
         the_plan = ctx.plan()
@@ -82,6 +89,17 @@ def plan(
         render_dry_run(report, summary=err if as_json else out)
         if not report.ok:
             raise typer.Exit(EXIT_BAD_INPUT)
+    if save:
+        from golive.changes import change_store, propose
+        from golive.cli.change_cmds import change_errors
+
+        with change_errors():
+            change = propose(ctx, the_plan, store=change_store(ctx.root), proposer=as_user, comment=comment)
+        (err if as_json else out).print(
+            f"change {change.id} proposed by {change.proposer} (plan {change.digest[:12]}); "
+            f"approve it with `golive change approve {change.id} --as NAME`",
+            markup=False,
+        )
 
 
 def render_dry_run(report: Any, *, summary: Console) -> None:

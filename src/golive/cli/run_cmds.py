@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -68,6 +69,15 @@ def _ask_rollback(view: LiveView) -> bool:
     return typer.confirm("Interrupted. Roll back what was done?", default=True, err=True)
 
 
+def _note_change(root: Path, handle: Any) -> None:
+    """A resumed or aborted run that carries a change: its outcome goes on the change too."""
+    from golive.changes import note_run_end
+
+    warning = note_run_end(root, handle)
+    if warning:
+        err.print(warning, style="yellow", markup=False)
+
+
 def exit_for(code: int, run_id: str) -> NoReturn:
     from golive.report.live import explain_exit
 
@@ -78,9 +88,15 @@ def exit_for(code: int, run_id: str) -> NoReturn:
 NoPrefect = Annotated[bool, typer.Option("--no-prefect", help="run without Prefect (no UI, no task runs)")]
 
 
+ChangeOpt = Annotated[
+    str | None,
+    typer.Option("--change", help="run an approved change (golive plan --save): its runbook, env, inventory, params"),
+]
+
+
 @app.command()
 def run(
-    runbook: Annotated[Path, typer.Argument(help="runbook YAML file")],
+    runbook: Annotated[Path | None, typer.Argument(help="runbook YAML file (none with --change)")] = None,
     env: EnvOpt = None,
     param: ParamOpt = None,
     inventory: InvOpt = None,
@@ -90,6 +106,7 @@ def run(
         bool,
         typer.Option("--check", help="change nothing: k8s steps dry-run on the server, ansible steps in check mode"),
     ] = False,
+    change: ChangeOpt = None,
     break_glass: Annotated[
         bool,
         typer.Option("--break-glass", help="run outside the change window or in a freeze (needs --reason; journaled)"),
@@ -97,13 +114,19 @@ def run(
     reason: Annotated[str | None, typer.Option("--reason", help="why --break-glass is needed")] = None,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
-    from golive.context import prepare
-    from golive.engine.execute import Refused, execute_new
-    from golive.report.live import LiveView
-
     if break_glass and not (reason or "").strip():
         err.print("--break-glass needs --reason TEXT: say why the change cannot wait for its window", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
+    glass = reason if break_glass else None
+    if change is not None:
+        given = _fixed_by_change(runbook, env, param, inventory, check)
+        _run_change(change, given=given, no_prefect=no_prefect, as_user=as_user, break_glass=glass)
+    if runbook is None:
+        err.print("name a runbook (golive run RUNBOOK -e ENV) or an approved change (--change ID)", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from golive.changes import ChangeRefused, refuse_without_change
+    from golive.context import prepare
+
     project = Path.cwd() if inventory else project_root(runbook.parent)
     _prefect_setup(project, not (no_prefect or check))
     try:
@@ -114,19 +137,75 @@ def run(
         fail_input(exc)
     if check:
         _check_run(ctx, initiator=as_user)
-    protected = ctx.inventory.protected if ctx.inventory is not None else False
-    _window_notes(ctx.plan(), break_glass=reason if break_glass else None, protected=protected)
+    try:
+        refuse_without_change(ctx)
+    except ChangeRefused as exc:
+        err.print(f"refused: {exc}", style="bold red", markup=False)
+        raise typer.Exit(EXIT_REFUSED) from None
+    _window_notes(ctx, break_glass=glass)
+    _execute(lambda **kw: _execute_new(ctx, break_glass=glass, **kw), no_prefect=no_prefect, as_user=as_user)
+
+
+def _fixed_by_change(
+    runbook: Path | None, env: str | None, param: list[str] | None, inventory: Path | None, check: bool
+) -> list[str]:
+    """What was given beside --change, though the change fixes it."""
+    given = {"RUNBOOK": runbook is not None, "-e": env is not None, "-p": bool(param), "-i": inventory is not None}
+    return [name for name, yes in {**given, "--check": check}.items() if yes]
+
+
+def _execute_new(ctx: Any, **kw: Any) -> tuple[Any, int]:
+    from golive.engine.execute import execute_new
+
+    return execute_new(ctx, **kw)
+
+
+def _run_change(
+    change_id: str, *, given: list[str], no_prefect: bool, as_user: str | None, break_glass: str | None
+) -> NoReturn:
+    from golive.changes import change_store, execute_change, prepare_change_run
+    from golive.cli.change_cmds import change_errors
+
+    if given:
+        err.print(
+            f"{', '.join(given)} cannot be given with --change: the change fixes its runbook, env, inventory "
+            f"and params (`golive change show {change_id}`); propose a new change for others",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from golive.settings import apply_settings
+
+    root = project_root(None)
+    apply_settings(root, prefect=False)  # as `golive plan --save` did, before the inputs are hashed again
+    with change_errors():
+        store = change_store(root)
+        try:
+            change, ctx = prepare_change_run(store, change_id)
+        except RunbookError as exc:
+            fail_input(exc)
+    _prefect_setup(ctx.root, not no_prefect)
+    _window_notes(ctx, break_glass=break_glass)
+    _execute(
+        lambda **kw: execute_change(store, change, ctx, break_glass=break_glass, **kw),
+        no_prefect=no_prefect,
+        as_user=as_user,
+    )
+
+
+def _execute(start: Callable[..., tuple[Any, int]], *, no_prefect: bool, as_user: str | None) -> NoReturn:
+    from golive.engine.execute import Refused
+    from golive.report.live import LiveView
+
     view = LiveView(console=err)
     _interrupt_on_signals()
     try:
-        handle, code = execute_new(
-            ctx,
+        handle, code = start(
             use_prefect=not no_prefect,
             listener=view.on_event,
             ask_rollback=lambda: _ask_rollback(view),
             initiator=as_user,
             on_started=lambda h: err.print(f"run {h.run_id}  journal {h.dir}/journal.jsonl"),
-            break_glass=reason if break_glass else None,
         )
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
@@ -136,11 +215,13 @@ def run(
     exit_for(code, handle.run_id)
 
 
-def _window_notes(plan: Any, *, break_glass: str | None, protected: bool) -> None:
+def _window_notes(ctx: Any, *, break_glass: str | None) -> None:
     """Break-glass as a red banner; a run that will outlast its window said before it starts."""
     from rich.panel import Panel
     from rich.text import Text
 
+    plan = ctx.plan()
+    protected = ctx.inventory.protected if ctx.inventory is not None else False
     info = plan.schedule
     if break_glass is not None:
         closed = "OUTSIDE its change window" if info is not None and not info.open else "inside its window"
@@ -228,6 +309,7 @@ def resume(
     if how == "signalled":
         out.print(f"run {handle.run_id}: asked the running process to resume")
         return
+    _note_change(r, handle)
     exit_for(code, handle.run_id)
 
 
@@ -242,11 +324,13 @@ def abort(
     from golive.engine.execute import Refused, execute_abort
 
     try:
-        handle, code, how = execute_abort(project_root(root), run_id, by=as_user, reason=reason)
+        r = project_root(root)
+        handle, code, how = execute_abort(r, run_id, by=as_user, reason=reason)
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None
     if how == "signalled":
         out.print(f"run {handle.run_id}: abort requested; the runner rolls back now")
         return
+    _note_change(r, handle)
     exit_for(code, handle.run_id)

@@ -15,10 +15,12 @@ def cutover(
     runbook: str, env: str | None = None, params: dict[str, Any] | None = None, initiator: str | None = None
 ) -> int:
     """Run a runbook unattended (a Prefect deployment, a schedule); approvals come from the CLI."""
+    from golive.changes import refuse_without_change
     from golive.context import prepare
     from golive.engine.execute import execute_new
 
     ctx = prepare(Path(runbook), env=env, params=params or {}, with_history=True)
+    refuse_without_change(ctx)  # an env that runs only approved changes runs no schedule of a bare runbook
     handle, code = execute_new(ctx, use_prefect=True, initiator=initiator or "prefect-schedule")
     seal = handle.journal.seal()  # kept by the Prefect server, beside the journal's own copy
     if code != 0:

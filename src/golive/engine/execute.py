@@ -242,13 +242,16 @@ def execute_new(
     on_started: Callable[[RunHandle], None] | None = None,
     break_glass: str | None = None,
     now: Callable[[], datetime] | None = None,
+    change_id: str | None = None,
 ) -> tuple[RunHandle, int]:
     """Start a run; outside its change window (or in a freeze) it is refused before anything exists.
 
-    ``break_glass`` (the reason) runs it anyway, journaled; ``now`` replaces the wall clock.
+    ``break_glass`` (the reason) runs it anyway, journaled; ``now`` replaces the wall clock;
+    ``change_id`` names the approved change the run carries out.
     """
     window = window_guard(ctx, break_glass=break_glass, now=now)
     name = ctx.loaded.runbook.name
+    meta = ctx.journal_meta() | ({"change_id": change_id} if change_id else {})
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
     handle.dir.mkdir(parents=True, exist_ok=True)
@@ -267,9 +270,7 @@ def execute_new(
             if on_started:
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does
-            code = _run_in_flow(
-                runner, lambda: runner.start(meta=ctx.journal_meta()), use_prefect=use_prefect, flow_name=name
-            )
+            code = _run_in_flow(runner, lambda: runner.start(meta=meta), use_prefect=use_prefect, flow_name=name)
     except Refused as exc:
         handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
         raise

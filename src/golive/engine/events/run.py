@@ -39,6 +39,7 @@ class RunStarted(Event):
     cli_params: dict[str, Any] | None = None
     # Each input's hash, so that a refused resume (or change) names what differs.
     inputs: list[InputRef] | None = None
+    change_id: str | None = None
 
 
 class RunResumed(Event):
