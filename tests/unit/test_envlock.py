@@ -38,9 +38,13 @@ def test_a_held_lock_names_its_holder_in_the_lock_file_and_a_free_one_names_none
 def test_a_refused_start_says_who_holds_the_env_and_how_to_go_on(tmp_path: Path) -> None:
     """The second taker is refused with the holder's run, initiator, machine, pid and since, and the commands to use."""
     mine = holder(tmp_path)
-    with env_lock(tmp_path, "prod", mine, server=False):
-        with pytest.raises(LockHeld) as refused, env_lock(tmp_path, "prod", holder(tmp_path, "other"), server=False):
-            pytest.fail("two runs held one environment")
+    other = holder(tmp_path, "other")
+    with (
+        env_lock(tmp_path, "prod", mine, server=False),
+        pytest.raises(LockHeld) as refused,
+        env_lock(tmp_path, "prod", other, server=False),
+    ):
+        pytest.fail("two runs held one environment")
     text = str(refused.value)
     for part in (mine.run_id, "alice", mine.machine, f"pid {mine.pid}", mine.since, "payments"):
         assert part in text
@@ -53,9 +57,11 @@ def test_a_refused_run_leaves_no_run_directory(tmp_path: Path) -> None:
     (tmp_path / "runbook.yml").write_text("name: payments\nsteps:\n  - id: hello\n    notify: hi\n")
     (tmp_path / ".golive").mkdir()
     ctx = prepare(tmp_path / "runbook.yml", env=None, params={})
-    with env_lock(ctx.root, None, holder(ctx.root), server=False):
-        with pytest.raises(Refused, match="20261203-010000-payments-ab12"):
-            execute_new(ctx, use_prefect=False)
+    with (
+        env_lock(ctx.root, None, holder(ctx.root), server=False),
+        pytest.raises(Refused, match="20261203-010000-payments-ab12"),
+    ):
+        execute_new(ctx, use_prefect=False)
     assert [p.name for p in (ctx.root / "runs").iterdir()] == [".locks"]
 
 
@@ -66,7 +72,8 @@ def killed_holder(root: Path) -> Holder:
         from pathlib import Path
         from golive.engine.envlock import Holder, env_lock
         root = Path({str(root)!r})
-        with env_lock(root, "prod", Holder.here(run_id="dead-run", initiator="bob", runbook="p", root=root), server=False):
+        mine = Holder.here(run_id="dead-run", initiator="bob", runbook="p", root=root)
+        with env_lock(root, "prod", mine, server=False):
             print("held", flush=True)
             sys.stdin.read()
     """)
@@ -95,7 +102,7 @@ def test_a_killed_holder_is_stale_and_the_next_run_takes_the_lock(tmp_path: Path
 
 
 def test_unlock_of_a_dead_holder_clears_it_and_journals_it_in_the_holders_run(tmp_path: Path) -> None:
-    """golive unlock of a stale lock clears the details and writes lock_released (who, why) into the holder's journal."""
+    """unlock of a stale lock clears the details and writes lock_released (who, why) into the holder's journal."""
     journal = Journal(tmp_path / "runs" / "dead-run" / "journal.jsonl")
     journal.path.parent.mkdir(parents=True)
     journal.append("run_refused", run_id="dead-run", reason="stand-in first entry")
