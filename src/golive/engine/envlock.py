@@ -71,6 +71,7 @@ class Holder:
     since: str
     runbook: str
     root: str = ""
+    runs: str = ""
     lease_id: str | None = None
 
     @classmethod
@@ -83,6 +84,7 @@ class Holder:
             since=datetime.now(UTC).isoformat(timespec="seconds"),
             runbook=runbook,
             root=str(root),
+            runs=str(runs_dir(root)),
         )
 
     @classmethod
@@ -142,6 +144,8 @@ class LockHeld(Exception):
         info, h = self.info, self.info.holder
         who = h.describe() if h else "another golive process (it left no details)"
         lines = [f"environment {info.env!r} is locked ({info.scope} lock, {info.where}) by {who}"]
+        if info.stale and h is not None:
+            lines.append(f"its process (pid {h.pid} on {h.machine}) is gone: the lock is stale")
         if h is not None:
             lines.append(
                 f"wait for it to finish, or look at it with `golive status {h.run_id}`"
@@ -302,30 +306,52 @@ def read_server(env: str | None) -> LockInfo | None:
     return LockInfo(env=env or "none", scope="server", holder=holder, alive=alive, where=where)
 
 
-def _acquire_server(env: str | None, holder: Holder) -> Holder:
+def _ensure_limit(client: Any, name: str) -> None:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    try:
+        client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        with suppress(ObjectAlreadyExists):  # another golive created it a moment ago
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+def _take_slot(client: Any, name: str) -> str | None:
+    """The lease id of the env's one slot, or None when another holds it."""
     from httpx import HTTPStatusError
-    from prefect.exceptions import ObjectNotFound
+
+    try:
+        response = client.increment_concurrency_slots_with_lease(
+            names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S
+        )
+    except HTTPStatusError as exc:
+        if exc.response.status_code != 423:
+            raise
+        return None
+    return str(response.json()["lease_id"])
+
+
+def _acquire_server(env: str | None, holder: Holder) -> Holder:
+    from uuid import UUID
 
     name = limit_name(env)
     with _client() as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            client.upsert_global_concurrency_limit_by_name(name, 1)
-        try:
-            response = client.increment_concurrency_slots_with_lease(
-                names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S
-            )
-        except HTTPStatusError as exc:
-            if exc.response.status_code != 423:
-                raise
+        _ensure_limit(client, name)
+        lease = _take_slot(client, name)
+        found = _read_variable(client, env) if lease is None else None
+        if found is not None and found.run_id == holder.run_id and found.pid_alive_here() is False and found.lease_id:
+            # a resume of this very run: its dead process's lease is its own to give back
+            client.release_concurrency_slots_with_lease(UUID(found.lease_id))
+            log.info("env_lease_taken_over", env=env, run_id=holder.run_id, dead_pid=found.pid)
+            lease = _take_slot(client, name)
+        if lease is None:
             found = _read_variable(client, env)
             where = f"{os.environ.get('PREFECT_API_URL')} {name}"
             alive = found.pid_alive_here() if found else None
-            raise LockHeld(
-                LockInfo(env=env or "none", scope="server", holder=found, alive=alive, where=where)
-            ) from None
-        held = Holder(**{**asdict(holder), "lease_id": str(response.json()["lease_id"])})
+            info = LockInfo(env=env or "none", scope="server", holder=found, alive=alive, where=where)
+            raise LockHeld(info)
+        held = Holder(**{**asdict(holder), "lease_id": lease})
         _write_variable(client, env, held)
     return held
 
@@ -447,9 +473,9 @@ def _journal_release(info: LockInfo, *, by: str, reason: str, force: bool) -> Pa
     from golive.engine.journal import Journal
 
     h = info.holder
-    if h is None or not h.root:
+    if h is None or not h.runs:
         return None
-    path = runs_dir(Path(h.root)) / h.run_id / "journal.jsonl"
+    path = Path(h.runs) / h.run_id / "journal.jsonl"
     if not path.is_file():
         return None
     Journal(path).append(
