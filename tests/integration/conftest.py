@@ -106,9 +106,7 @@ def project(lab: Lab, lab_env: dict[str, str], tmp_path: Path) -> Iterator[Proje
 
 
 @pytest.fixture
-def second_project(
-    lab: Lab, lab_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Project]:
+def second_project(lab: Lab, lab_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """Another project dir on the same lab and Prefect server, as on a second machine: nothing on disk shared."""
     proj = _project(lab, lab_env, tmp_path_factory.mktemp("second"))
     try:

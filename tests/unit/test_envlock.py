@@ -135,3 +135,18 @@ def test_unlock_of_a_live_holder_refuses_unless_forced(tmp_path: Path) -> None:
 def test_unlock_of_a_free_environment_releases_nothing(tmp_path: Path) -> None:
     """Nothing held, nothing released, nothing written."""
     assert unlock(tmp_path, "prod", by="carol", reason="check", force=False, server=False) == []
+
+
+def test_golive_runs_lists_a_run_that_never_started_as_refused(tmp_path: Path) -> None:
+    """A journal of only run_refused (Prefect did not answer) reads as refused, exit 4, not 'None None unknown'."""
+    from rich.console import Console
+
+    from golive.report.live import render_runs
+
+    journal = Journal(tmp_path / "runs" / "r1" / "journal.jsonl")
+    journal.path.parent.mkdir(parents=True)
+    journal.append("run_refused", run_id="r1", reason="Prefect could not start the flow")
+    console = Console(record=True, width=200)
+    render_runs([journal], console=console)
+    row = next(line for line in console.export_text().splitlines() if "r1" in line)
+    assert "refused" in row and "4" in row and "None" not in row and "unknown" not in row
