@@ -52,11 +52,13 @@ def test_a_refused_start_says_who_holds_the_env_and_how_to_go_on(tmp_path: Path)
         assert command in text
 
 
-def test_a_refused_run_leaves_no_run_directory(tmp_path: Path) -> None:
+def test_a_refused_run_leaves_no_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """execute_new refuses (exit 4's Refused) before it creates anything under runs/ but the lock file."""
+    monkeypatch.delenv("GOLIVE_RUNS_DIR", raising=False)
     (tmp_path / "runbook.yml").write_text("name: payments\nsteps:\n  - id: hello\n    notify: hi\n")
-    (tmp_path / ".golive").mkdir()
+    (tmp_path / "inventory").mkdir()
     ctx = prepare(tmp_path / "runbook.yml", env=None, params={})
+    assert ctx.root == tmp_path
     with (
         env_lock(ctx.root, None, holder(ctx.root), server=False),
         pytest.raises(Refused, match="20261203-010000-payments-ab12"),
@@ -150,3 +152,24 @@ def test_golive_runs_lists_a_run_that_never_started_as_refused(tmp_path: Path) -
     render_runs([journal], console=console)
     row = next(line for line in console.export_text().splitlines() if "r1" in line)
     assert "refused" in row and "4" in row and "None" not in row and "unknown" not in row
+
+
+def test_golive_unlock_refuses_a_live_holder_with_exit_4_and_wants_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`golive unlock` without --reason is bad input (2); of a live holder's lock, refused (4) naming its run."""
+    from typer.testing import CliRunner
+
+    from golive.cli import app
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("GOLIVE_RUNS_DIR", raising=False)
+    monkeypatch.setenv("GOLIVE_ENV_FILE", str(tmp_path / "no-such-env"))
+    (tmp_path / "inventory").mkdir()
+    cli = CliRunner()
+    assert cli.invoke(app, ["unlock", "prod", "--root", str(tmp_path)]).exit_code == 2
+    with env_lock(tmp_path, "prod", holder(tmp_path), server=False):
+        held = cli.invoke(app, ["unlock", "prod", "--reason", "x", "--root", str(tmp_path)])
+        listed = cli.invoke(app, ["locks", "--root", str(tmp_path)])
+    assert held.exit_code == 4 and "20261203-010000-payments-ab12" in held.output
+    assert listed.exit_code == 0 and "20261203-010000-payments-ab12" in listed.output and "alive" in listed.output

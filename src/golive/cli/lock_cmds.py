@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -18,6 +18,12 @@ def _server(root: Path) -> bool:
     return bool(os.environ.get("PREFECT_API_URL"))
 
 
+def _server_failed(exc: Exception) -> NoReturn:
+    url = os.environ.get("PREFECT_API_URL")
+    err.print(f"the Prefect server ({url}) did not answer: {exc}; nothing was changed", style="bold red", markup=False)
+    raise typer.Exit(EXIT_REFUSED)
+
+
 def _alive(alive: bool | None) -> str:
     return {True: "alive", False: "DEAD (stale)", None: "unknown (other machine)"}[alive]
 
@@ -25,10 +31,15 @@ def _alive(alive: bool | None) -> str:
 @app.command()
 def locks(root: RootOpt = Path(".")) -> None:
     """List environment locks: env, scope, holder run, since, machine, and whether the holder lives."""
+    import httpx
+
     from golive.engine.envlock import list_locks
 
     r = project_root(root)
-    found = list_locks(r, server=_server(r))
+    try:
+        found = list_locks(r, server=_server(r))
+    except httpx.HTTPError as exc:
+        _server_failed(exc)
     if not found:
         out.print("no environment is locked")
         return
@@ -53,6 +64,8 @@ def unlock(
     as_user: ByOpt = None,
 ) -> None:
     """Release an environment lock whose holder died (local lock file and Prefect server slot)."""
+    import httpx
+
     from golive.engine.envlock import LockHeld, unlock
     from golive.engine.runner import current_user
 
@@ -65,6 +78,8 @@ def unlock(
     except LockHeld as exc:
         err.print(f"refused: {exc}", style="bold red", markup=False)
         raise typer.Exit(EXIT_REFUSED) from None
+    except httpx.HTTPError as exc:
+        _server_failed(exc)
     if not released:
         out.print(f"environment {env!r} is not locked: nothing to release")
         return
