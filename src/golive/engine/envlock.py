@@ -369,8 +369,24 @@ def release_server(env: str | None, *, force: bool) -> LockInfo | None:
     with _client() as client:
         if info.holder is not None and info.holder.lease_id:
             client.release_concurrency_slots_with_lease(UUID(info.holder.lease_id))
-        _delete_variable(client, env)
+        if _read_variable(client, env) == info.holder:  # no new holder came in meanwhile
+            _clear_lost_slot(client, env)
+            _delete_variable(client, env)
     return info
+
+
+def _clear_lost_slot(client: Any, env: str | None) -> None:
+    """A slot still counted after its lease is given back had its lease lost (Prefect keeps leases in
+    memory by default: a restarted server forgets them but not the count); the limit is 1, so 0 is right."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        if client.read_global_concurrency_limit_by_name(limit_name(env)).active_slots:
+            client.update_global_concurrency_limit(limit_name(env), GlobalConcurrencyLimitUpdate(active_slots=0))
+            log.warning("env_slot_reset", env=env, why="its lease was gone")
+    except ObjectNotFound:
+        pass
 
 
 class _Renewer(threading.Thread):
