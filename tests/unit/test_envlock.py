@@ -48,7 +48,8 @@ def test_a_refused_start_says_who_holds_the_env_and_how_to_go_on(tmp_path: Path)
     text = str(refused.value)
     for part in (mine.run_id, "alice", mine.machine, f"pid {mine.pid}", mine.since, "payments"):
         assert part in text
-    for command in (f"golive status {mine.run_id}", f"golive abort {mine.run_id}", "golive unlock prod --reason"):
+    root = f" --root {tmp_path}`"
+    for command in (f"`golive status {mine.run_id}{root}", f"`golive abort {mine.run_id}{root}", "unlock prod"):
         assert command in text
 
 

@@ -147,9 +147,10 @@ class LockHeld(Exception):
         if info.stale and h is not None:
             lines.append(f"its process (pid {h.pid} on {h.machine}) is gone: the lock is stale")
         if h is not None:
+            root = f" --root {h.root}" if h.root else ""
             lines.append(
-                f"wait for it to finish, or look at it with `golive status {h.run_id}`"
-                f"{' --root ' + h.root if h.root else ''}, or roll it back with `golive abort {h.run_id}`"
+                f"wait for it to finish, or look at it with `golive status {h.run_id}{root}`, "
+                f"or roll it back with `golive abort {h.run_id}{root}`"
             )
         lines.append(
             f"if its process is dead: `golive unlock {info.env} --reason TEXT`"
