@@ -152,10 +152,11 @@ class LockHeld(Exception):
                 f"wait for it to finish, or look at it with `golive status {h.run_id}{root}`, "
                 f"or roll it back with `golive abort {h.run_id}{root}`"
             )
-        lines.append(
-            f"if its process is dead: `golive unlock {info.env} --reason TEXT`"
-            + (" (the server frees it by itself within 60 s of its death)" if info.scope == "server" else "")
-        )
+        after = {
+            "server": " (the server frees it by itself about a minute after its death)",
+            "local": " (add --force for a process that lives but hangs)",
+        }[info.scope]
+        lines.append(f"if its process is dead: `golive unlock {info.env} --reason TEXT`{after}")
         return "; ".join(lines + self.extra)
 
 
@@ -231,13 +232,20 @@ def release_local(root: Path, env: str | None, *, force: bool) -> LockInfo | Non
     if info.alive:
         path.unlink(missing_ok=True)
     else:
-        fd = os.open(path, os.O_RDWR)
-        try:
-            if _flock_free(fd):
-                os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)
+        _clear_if_free(path)
     return info
+
+
+def _clear_if_free(path: Path) -> None:
+    """Forget a dead holder's details, under the flock, so a run taking the lock meanwhile keeps its own."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------ Prefect server
