@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from golive.context import RunContext, prepare
+from golive.engine.envlock import Holder, LockHeld, LockUnavailable, env_lock, server_configured
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import Runner, current_user
 from golive.engine.state import RunState, fold
@@ -98,10 +99,22 @@ def _flock(path: Path, what: str) -> Iterator[None]:
 
 
 @contextmanager
-def _run_locks(ctx: RunContext, handle: RunHandle) -> Iterator[None]:
-    """One run per environment at a time, and one process per run."""
-    env_lock = runs_dir(ctx.root) / ".locks" / f"{ctx.env or 'none'}.lock"
-    with _flock(env_lock, f"the lock of env {ctx.env!r}"), _flock(handle.dir / "lock", f"run {handle.run_id}"):
+def _env_lock(ctx: RunContext, handle: RunHandle, *, use_prefect: bool, initiator: str | None) -> Iterator[None]:
+    """One run per environment at a time: on this machine, and on the Prefect server when one is set."""
+    holder = Holder.here(
+        run_id=handle.run_id, initiator=initiator or current_user(), runbook=ctx.loaded.runbook.name, root=ctx.root
+    )
+    try:
+        with env_lock(ctx.root, ctx.env, holder, server=use_prefect and server_configured()):
+            yield
+    except (LockHeld, LockUnavailable) as exc:
+        raise Refused(str(exc)) from exc
+
+
+@contextmanager
+def _run_lock(handle: RunHandle) -> Iterator[None]:
+    """One process per run."""
+    with _flock(handle.dir / "lock", f"run {handle.run_id}"):
         yield
 
 
@@ -254,9 +267,39 @@ def execute_new(
     meta = ctx.journal_meta() | ({"change_id": change_id} if change_id else {})
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
-    handle.dir.mkdir(parents=True, exist_ok=True)
+    # The environment is locked before the run's directory exists: a refused start leaves nothing.
+    with _env_lock(ctx, handle, use_prefect=use_prefect, initiator=initiator):
+        handle.dir.mkdir(parents=True, exist_ok=True)
+        return handle, _start_locked(
+            ctx,
+            handle,
+            use_prefect=use_prefect,
+            listener=listener,
+            ask_rollback=ask_rollback,
+            initiator=initiator,
+            on_started=on_started,
+            window=window,
+            now=now,
+            meta=meta,
+        )
+
+
+def _start_locked(
+    ctx: RunContext,
+    handle: RunHandle,
+    *,
+    use_prefect: bool,
+    listener: Callable[[dict[str, Any]], None] | None,
+    ask_rollback: Callable[[], bool] | None,
+    initiator: str | None,
+    on_started: Callable[[RunHandle], None] | None,
+    window: WindowGuard | None,
+    now: Callable[[], datetime] | None,
+    meta: dict[str, Any],
+) -> int:
+    name = ctx.loaded.runbook.name
     try:
-        with _run_locks(ctx, handle):
+        with _run_lock(handle):
             runner = _runner(
                 ctx,
                 handle=handle,
@@ -272,9 +315,9 @@ def execute_new(
             runner.prewarm()  # Ansible starts (held) while Prefect does
             code = _run_in_flow(runner, lambda: runner.start(meta=meta), use_prefect=use_prefect, flow_name=name)
     except Refused as exc:
-        handle.journal.append("run_refused", run_id=run_id, reason=str(exc))
+        handle.journal.append("run_refused", run_id=handle.run_id, reason=str(exc))
         raise
-    return handle, code
+    return code
 
 
 def execute_resume(
@@ -308,7 +351,8 @@ def execute_resume(
             changed=changed if state.meta.get("inputs") else None,
         )
         raise Refused(_changed_since_start(handle.run_id, was=previous_digest, now=plan.digest, changed=changed))
-    with _run_locks(ctx, handle):
+    initiator = state.meta.get("initiator")
+    with _env_lock(ctx, handle, use_prefect=use_prefect, initiator=initiator), _run_lock(handle):
         if use_prefect:  # the lock is ours: the process that ran it is gone
             from golive.engine.flow import crash_orphaned_flow_runs
 

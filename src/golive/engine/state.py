@@ -17,6 +17,7 @@ from typing import Any
 
 from golive.drivers.base import UndoRecord
 from golive.engine.journal import Journal, JournalCorrupt
+from golive.exits import ExitCode
 from golive.kinds.base import StepUnit
 
 __all__ = ["Phase", "RunState", "StepState", "Unit", "fold"]
@@ -280,6 +281,15 @@ def _run_finished(st: RunState, e: dict[str, Any]) -> None:
         st.failure = e["reason"]
 
 
+def _run_refused(st: RunState, e: dict[str, Any]) -> None:
+    """A run that never started (Prefect did not answer, say): listed as refused, not as an unknown run."""
+    if st.meta:
+        return
+    st.run_id = e["run_id"]
+    st.status, st.phase, st.exit_code = "refused", Phase.FINISHED, int(ExitCode.REFUSED)
+    st.failure = e["reason"]
+
+
 def _journal_damaged(st: RunState, e: dict[str, Any]) -> None:
     st.damaged_lines.append(e["line"])
 
@@ -312,6 +322,7 @@ _HANDLERS = {
     "rollback_failed": _rollback_failed,
     "rollback_done": _rollback_done,
     "run_finished": _run_finished,
+    "run_refused": _run_refused,
     "journal_damaged": _journal_damaged,
 }
 

@@ -283,10 +283,10 @@ def render_runs(journals: list[Journal], *, console: Console) -> None:
             continue
         table.add_row(
             st.run_id or j.run_dir.name,
-            str(st.meta.get("runbook")),
-            str(st.meta.get("env")),
+            str(st.meta.get("runbook") or "-"),
+            str(st.meta.get("env") or "-"),
             st.status,
             str(st.exit_code if st.exit_code is not None else "-"),
-            str(st.meta.get("initiator")),
+            str(st.meta.get("initiator") or "-"),
         )
     console.print(table)
