@@ -1,0 +1,276 @@
+"""golive report from hand-written journals: every step, batch, approval and compensation shows."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import golive.engine.journal as journal_mod
+from golive.engine.journal import Journal
+from golive.engine.state import fold
+from golive.report.gantt import Bar, Gantt, Row, render_svg
+from golive.report.render import render_html, render_json, render_markdown
+from golive.report.run_report import SCHEMA_VERSION, build_report, gantt_of, text_timeline
+from tests.entries import run_started
+
+T0 = datetime(2026, 1, 10, 1, 0, 0, tzinfo=UTC)
+OK = {"ok": True, "message": "", "changed": True}
+
+
+class FakeClock:
+    """Journal timestamps that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.t = T0
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+    def __call__(self) -> str:
+        return self.t.isoformat(timespec="milliseconds")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    c = FakeClock()
+    monkeypatch.setattr(journal_mod, "_now", c)
+    return c
+
+
+STEPS = [
+    {"id": "preflight", "kind": "check", "owner": "ops", "action": "1 check(s)", "estimate_s": 2.0},
+    {"id": "roll-app", "kind": "ansible", "owner": "payments", "action": "playbook deploy.yml on app", "estimate_s": 20.0},
+    {"id": "approve", "kind": "approval", "owner": "ops", "action": "1 approver(s)", "estimate_s": 5.0},
+    {"id": "switch", "kind": "ssh", "owner": None, "action": "1 command(s) on lb", "estimate_s": 3.0},
+]
+
+
+def _check(j: Journal, step: str, batch: int | None, value: float, outcome: str = "pass") -> None:
+    j.append(
+        "check_result", run_id="r1", step=step, batch=batch, outcome=outcome, check="prometheus",
+        target="error_rate", observed=f"{value}", limit="<= 0.01", host=None, value=value, message="",
+    )  # fmt: skip
+
+
+def rolled_back_journal(path: Path, clock: FakeClock) -> Journal:
+    """preflight passes, roll-app batch 1 passes its gate and bake, approval granted, batch 2 fails its gate,
+    then both batches are undone, newest first."""
+    j = Journal(path)
+    j.append("run_started", **run_started("r1", steps=STEPS, env="staging", params={"v": "2"}))
+    j.append("step_started", run_id="r1", step="preflight", index=0, kind="check")
+    clock.advance(1)
+    _check(j, "preflight", None, 0.0)
+    j.append("step_done", run_id="r1", step="preflight")
+    j.append("step_started", run_id="r1", step="roll-app", index=1, kind="ansible")
+    j.append("batch_started", run_id="r1", step="roll-app", batch=1, hosts=["app1"], unit_batch=1)
+    clock.advance(3)
+    j.append("action_result", run_id="r1", step="roll-app", batch=1, ok=True, hosts={"app1": OK},
+             unit="rollback:roll-app[batch 1]")  # fmt: skip
+    for v in (0.001, 0.002):
+        clock.advance(1)
+        _check(j, "roll-app", 1, v)
+    j.append("gate_passed", run_id="r1", step="roll-app", batch=1, checks=1, measurements=2)
+    j.append("bake_started", run_id="r1", step="roll-app", batch=1, seconds=5.0)
+    clock.advance(2)
+    j.append("control", run_id="r1", action="promote", by="alice")
+    j.append("bake_promoted", run_id="r1", step="roll-app", batch=1, by="alice")
+    j.append("bake_done", run_id="r1", step="roll-app", batch=1, how="promoted")
+    j.append("batch_done", run_id="r1", step="roll-app", batch=1, hosts=["app1"], failed_hosts=[])
+    j.append("batch_started", run_id="r1", step="roll-app", batch=2, hosts=["app2", "app3"], unit_batch=2)
+    clock.advance(3)
+    j.append("action_result", run_id="r1", step="roll-app", batch=2, ok=True, hosts={"app2": OK, "app3": OK},
+             unit="rollback:roll-app[batch 2]")  # fmt: skip
+    clock.advance(1)
+    _check(j, "roll-app", 2, 0.2, "fail")
+    j.append("gate_failed", run_id="r1", step="roll-app", batch=2, outcome="fail", reason="error_rate 0.2 > 0.01")
+    j.append("step_failed", run_id="r1", step="roll-app", batch=2, reason="gate failed: error_rate 0.2 > 0.01")
+    j.append("rollback_started", run_id="r1", reason="roll-app failed",
+             units=["rollback:roll-app[batch 2]", "rollback:roll-app[batch 1]"])  # fmt: skip
+    for unit, hosts, batch in (("rollback:roll-app[batch 2]", ["app2", "app3"], 2), ("rollback:roll-app[batch 1]", ["app1"], 1)):
+        j.append("compensation_started", run_id="r1", unit=unit, step="roll-app", batch=batch, hosts=hosts)
+        clock.advance(2)
+        j.append("compensation_done", run_id="r1", unit=unit)
+    j.append("rollback_done", run_id="r1", restored=["rollback:roll-app[batch 2]", "rollback:roll-app[batch 1]"])
+    j.append("run_finished", run_id="r1", status="rolled_back", exit_code=1, reason="roll-app failed")
+    return j
+
+
+def approval_journal(path: Path, clock: FakeClock, *, finish: bool = True) -> Journal:
+    """An approval step granted by bob on the plan digest, then a switch; unfinished if asked."""
+    j = Journal(path)
+    j.append("run_started", **run_started("r1", steps=STEPS[2:]))
+    j.append("step_started", run_id="r1", step="approve", index=0, kind="approval")
+    j.append("approval_requested", run_id="r1", step="approve", digest="d" * 64, approvers=1,
+             exclude_initiator=True, initiator="tester", timeout_s=60.0, message=None, next_steps=["switch"],
+             flow_run_id=None, howto="golive approve")  # fmt: skip
+    clock.advance(4)
+    j.append("control", run_id="r1", action="approve", by="bob", comment="looks good", digest="d" * 64, step="approve")
+    j.append("approval_accepted", run_id="r1", step="approve", by="bob", comment="looks good", count=1, needed=1,
+             source="cli")  # fmt: skip
+    j.append("approval_granted", run_id="r1", step="approve", approvers=["bob"])
+    j.append("step_done", run_id="r1", step="approve")
+    j.append("step_started", run_id="r1", step="switch", index=1, kind="ssh")
+    clock.advance(2)
+    if finish:
+        j.append("action_result", run_id="r1", step="switch", batch=None, ok=True, hosts={"lb1": OK},
+                 unit="rollback:switch")  # fmt: skip
+        j.append("step_done", run_id="r1", step="switch")
+        j.append("run_finished", run_id="r1", status="succeeded", exit_code=0)
+    return j
+
+
+def _report(j: Journal, **meta: Any) -> dict[str, Any]:
+    state = fold(j)
+    state.meta.update(meta)  # change_id: run_started gains it on another branch; the report reads it if there
+    return build_report(state, integrity=j.integrity())
+
+
+def test_report_of_a_rolled_back_run_has_every_step_batch_measurement_and_compensation(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The JSON report lists each step in plan order, each batch with its hosts and times, each gate
+    measurement with its limit, the promote control, and both compensations in the order they ran."""
+    r = _report(rolled_back_journal(tmp_path / "journal.jsonl", clock), change_id="CHG-42")
+    assert r["schema_version"] == SCHEMA_VERSION
+    run = r["run"]
+    assert (run["status"], run["exit_code"], run["env"], run["change_id"]) == ("rolled_back", 1, "staging", "CHG-42")
+    assert run["duration_s"] == 16.0 and run["estimate_s"] == 30.0
+    assert r["journal"]["intact"] and r["journal"]["entries"] == 27
+    assert [s["id"] for s in r["steps"]] == ["preflight", "roll-app", "approve", "switch"]
+    roll = r["steps"][1]
+    assert roll["owner"] == "payments" and roll["status"] == "failed"
+    assert [(b["label"], b["hosts"], b["outcome"]) for b in roll["batches"]] == [
+        ("batch 1", ["app1"], "ok"),
+        ("batch 2", ["app2", "app3"], "failed"),
+    ]
+    assert (roll["batches"][0]["t_start"], roll["batches"][0]["t_end"]) == (1.0, 8.0)
+    assert roll["batches"][1]["results"]["app3"]["ok"] is True
+    assert [m["value"] for m in roll["gates"][0]["measurements"]] == [0.001, 0.002, 0.2]
+    assert roll["waits"][0]["outcome"] == "promoted"
+    assert roll["failure"].startswith("gate failed")
+    assert [(c["action"], c["by"]) for c in r["controls"]] == [("promote", "alice")]
+    comps = r["rollback"]["compensations"]
+    assert [(c["unit"], c["status"]) for c in comps] == [
+        ("rollback:roll-app[batch 2]", "done"),
+        ("rollback:roll-app[batch 1]", "done"),
+    ]
+    assert comps[0]["t_start"] == 12.0 and comps[1]["t_end"] == 16.0
+    json.loads(render_json(r))
+
+
+def test_gantt_has_one_row_per_step_and_a_bar_per_batch_and_compensation(tmp_path: Path, clock: FakeClock) -> None:
+    """The timeline's rows are the steps; roll-app has a bar per batch, a bake, gate ticks, the failure, ghost
+    plan bars and one rollback bar per compensation; the SVG draws every one of them."""
+    r = _report(rolled_back_journal(tmp_path / "journal.jsonl", clock))
+    g = gantt_of(r)
+    assert [row.label for row in g.rows] == ["preflight", "roll-app", "approve", "switch"]
+    roll = g.rows[1]
+    assert [(b.start, b.end) for b in roll.of("batch")] == [(1.0, 8.0), (8.0, 12.0)]
+    assert len(roll.of("bake")) == 1 and len(roll.of("gate-tick")) == 3
+    assert len(roll.of("failure")) == 1 and len(roll.of("rollback")) == 2
+    assert [b.kind for b in g.rows[3].bars] == ["planned"]  # never ran: only the plan
+    svg = render_svg(g)
+    assert svg.count('class="bar batch"') == 2 and svg.count('class="bar rollback"') == 2
+    assert svg.count('class="tick"') == 4  # preflight's one measurement and roll-app's three
+
+
+def test_html_report_is_self_contained_and_names_everything(tmp_path: Path, clock: FakeClock) -> None:
+    """The HTML has inline SVG and CSS with a print style, no script and no external URL, and names
+    every step, host, compensation and the journal head."""
+    j = rolled_back_journal(tmp_path / "journal.jsonl", clock)
+    r = _report(j, change_id="CHG-42")
+    html = render_html(r)
+    assert "<script" not in html and not re.search(r"(src|href)=\"https?:", html)
+    assert "@media print" in html and html.count("<svg") == 1 + 2  # the Gantt and a chart per gate
+    for text in ("preflight", "roll-app", "app2", "app3", "rollback:roll-app[batch 1]", j.head(), "CHG-42", "alice"):
+        assert text in html
+
+
+def test_markdown_report_has_tables_and_a_text_timeline(tmp_path: Path, clock: FakeClock) -> None:
+    """The Markdown has a header table, a text timeline with a line per step, and tables of batches,
+    measurements and compensations."""
+    md = render_markdown(_report(rolled_back_journal(tmp_path / "journal.jsonl", clock)))
+    assert "| plan digest |" in md and "## Timeline" in md
+    timeline = md.split("```")[1].strip().splitlines()
+    assert [line.split()[0] for line in timeline] == ["preflight", "roll-app", "approve", "switch"]
+    assert "X" in timeline[1] and "<" in timeline[1]
+    assert "| batch 2 | app2, app3 |" in md
+    assert "| 2 | `rollback:roll-app[batch 1]` | roll-app |" in md
+
+
+def test_approvals_show_who_when_which_digest_and_comment(tmp_path: Path, clock: FakeClock) -> None:
+    """An approval step's report names the approver, the time, the digest approved and the comment;
+    the wait shows as an approval span on the timeline."""
+    r = _report(approval_journal(tmp_path / "journal.jsonl", clock))
+    step = r["steps"][0]
+    assert step["approvals"] == [
+        {"by": "bob", "ts": "2026-01-10T01:00:04.000+00:00", "digest": "d" * 64, "comment": "looks good",
+         "source": "cli"}
+    ]  # fmt: skip
+    assert step["waits"][0]["kind"] == "approval" and step["waits"][0]["outcome"] == "granted"
+    assert len(gantt_of(r).rows[0].of("approval")) == 1
+    assert "looks good" in render_html(r) and "| bob |" in render_markdown(r)
+
+
+def test_report_of_a_running_run_ends_open_spans_at_the_last_entry(tmp_path: Path, clock: FakeClock) -> None:
+    """A run still going has no end and no exit code; its running step ends, for drawing, at the last entry."""
+    r = _report(approval_journal(tmp_path / "journal.jsonl", clock, finish=False))
+    assert r["run"]["exit_code"] is None and r["run"]["ended"] is None and not r["run"]["finished"]
+    switch = r["steps"][1]
+    assert switch["status"] == "running" and switch["t_end"] == 4.0
+    assert "not finished" in render_html(r)
+
+
+def test_failed_compensation_and_what_is_not_restored(tmp_path: Path, clock: FakeClock) -> None:
+    """A compensation that fails is marked failed with its errors; what is not restored is in the report."""
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("run_started", **run_started("r1", steps=STEPS[3:]))
+    j.append("step_started", run_id="r1", step="switch", index=0, kind="ssh")
+    j.append("action_result", run_id="r1", step="switch", batch=None, ok=False,
+             hosts={"lb1": {"ok": False, "message": "boom"}}, unit="rollback:switch")  # fmt: skip
+    j.append("step_failed", run_id="r1", step="switch", batch=None, reason="lb1: boom")
+    j.append("rollback_started", run_id="r1", reason="switch failed", units=["rollback:switch"])
+    j.append("compensation_started", run_id="r1", unit="rollback:switch", step="switch", batch=None, hosts=["lb1"])
+    clock.advance(1)
+    j.append("compensation_failed", run_id="r1", unit="rollback:switch", attempt=1, error="ssh refused")
+    j.append("rollback_failed", run_id="r1", restored=[], not_restored=["rollback:switch"], reason="ssh refused")
+    j.append("run_finished", run_id="r1", status="rollback_failed", exit_code=3, reason="rollback failed")
+    r = _report(j)
+    comp = r["rollback"]["compensations"][0]
+    assert comp["status"] == "failed" and comp["errors"] == ["attempt 1: ssh refused"]
+    assert r["rollback"]["not_restored"] == ["rollback:switch"]
+    assert r["steps"][0]["results"][0]["hosts"]["lb1"]["message"] == "boom"
+    assert "NOT RESTORED" in render_html(r) and "NOT RESTORED" in render_markdown(r)
+
+
+def test_broken_chain_is_reported_with_its_line(tmp_path: Path, clock: FakeClock) -> None:
+    """An edited entry does not stop the report; the header says where the chain breaks."""
+    j = approval_journal(tmp_path / "journal.jsonl", clock)
+    lines = j.path.read_text().splitlines()
+    lines[3] = lines[3].replace("bob", "eve")
+    j.path.write_text("\n".join(lines) + "\n")
+    r = _report(j)
+    assert not r["journal"]["intact"] and r["journal"]["broken_at"] == 5
+    assert "chain BROKEN at line 5" in render_html(r)
+
+
+def test_text_timeline_marks_batches_bakes_and_failure() -> None:
+    """text_timeline draws a line per step with its duration; the SVG of an empty chart still renders."""
+    r = {
+        "run": {"run_id": "x"},
+        "steps": [
+            {"id": "a", "owner": None, "estimate_s": None, "t_start": 0.0, "t_end": 4.0, "duration_s": 4.0,
+             "batches": [], "waits": [{"kind": "bake", "t_start": 2.0, "t_end": 4.0, "label": "bake"}],
+             "gates": [], "failed_at": None, "failure": None},
+            {"id": "b", "owner": None, "estimate_s": None, "t_start": None, "t_end": None, "duration_s": None,
+             "batches": [], "waits": [], "gates": [], "failed_at": None, "failure": None},
+        ],
+    }  # fmt: skip
+    lines = text_timeline(r, width=8)
+    assert lines == ["a    |####~~~~| 4.0s", "b    |        | -"]
+    assert "<svg" in render_svg(Gantt()) and render_svg(Gantt(rows=[Row("x", bars=[Bar(0, 0, "failure")])]))
