@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.entries import run_started
 
 import golive.engine.journal as journal_mod
 from golive.engine.journal import Journal
@@ -16,7 +17,6 @@ from golive.engine.state import fold
 from golive.report.gantt import Bar, Gantt, Row, render_svg
 from golive.report.render import render_html, render_json, render_markdown
 from golive.report.run_report import SCHEMA_VERSION, build_report, gantt_of, text_timeline
-from tests.entries import run_started
 
 T0 = datetime(2026, 1, 10, 1, 0, 0, tzinfo=UTC)
 OK = {"ok": True, "message": "", "changed": True}
@@ -44,7 +44,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 STEPS = [
     {"id": "preflight", "kind": "check", "owner": "ops", "action": "1 check(s)", "estimate_s": 2.0},
-    {"id": "roll-app", "kind": "ansible", "owner": "payments", "action": "playbook deploy.yml on app", "estimate_s": 20.0},
+    {
+        "id": "roll-app",
+        "kind": "ansible",
+        "owner": "payments",
+        "action": "playbook deploy.yml on app",
+        "estimate_s": 20.0,
+    },
     {"id": "approve", "kind": "approval", "owner": "ops", "action": "1 approver(s)", "estimate_s": 5.0},
     {"id": "switch", "kind": "ssh", "owner": None, "action": "1 command(s) on lb", "estimate_s": 3.0},
 ]
@@ -91,7 +97,10 @@ def rolled_back_journal(path: Path, clock: FakeClock) -> Journal:
     j.append("step_failed", run_id="r1", step="roll-app", batch=2, reason="gate failed: error_rate 0.2 > 0.01")
     j.append("rollback_started", run_id="r1", reason="roll-app failed",
              units=["rollback:roll-app[batch 2]", "rollback:roll-app[batch 1]"])  # fmt: skip
-    for unit, hosts, batch in (("rollback:roll-app[batch 2]", ["app2", "app3"], 2), ("rollback:roll-app[batch 1]", ["app1"], 1)):
+    for unit, hosts, batch in (
+        ("rollback:roll-app[batch 2]", ["app2", "app3"], 2),
+        ("rollback:roll-app[batch 1]", ["app1"], 1),
+    ):
         j.append("compensation_started", run_id="r1", unit=unit, step="roll-app", batch=batch, hosts=hosts)
         clock.advance(2)
         j.append("compensation_done", run_id="r1", unit=unit)

@@ -80,7 +80,7 @@ def _tick_step(span: float) -> float:
 
 
 def _fmt(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -113,7 +113,7 @@ def _bar(bar: Bar, *, y: float, scale: float) -> str:
     inset = {"planned": -3, "bake": 3, "approval": 0, "pause": 0}.get(bar.kind, 0)
     return (
         f'<rect x="{x:.1f}" y="{y + inset:.1f}" width="{w:.1f}" height="{_BAR_H - 2 * inset:.1f}" rx="2" '
-        f'fill="{fill}" class="bar {bar.kind}">{title}</rect>'
+        f'fill="{fill}" stroke="#fff" stroke-width="1" class="bar {bar.kind}">{title}</rect>'
     )
 
 

@@ -42,8 +42,10 @@ def gate_svg(gate: dict[str, Any]) -> str:
         parts.append(
             f'<line x1="{_PAD}" y1="{y:.1f}" x2="{_W - _PAD}" y2="{y:.1f}" stroke="#d62828" stroke-dasharray="4 3"/>'
         )
-        parts.append(f'<text x="{_W - _PAD}" y="{y - 3:.1f}" font-size="10" text-anchor="end" fill="#d62828">'
-                     f"limit {escape(str(gate['limit']))}</text>")
+        parts.append(
+            f'<text x="{_W - _PAD}" y="{y - 3:.1f}" font-size="10" text-anchor="end" fill="#d62828">'
+            f"limit {escape(str(gate['limit']))}</text>"
+        )
     for m in ms:
         x, y = xy(m["t"], m["value"] if m.get("value") is not None else 0.0)
         label = escape(f"{m['outcome']}: {m['observed']} at {m['ts']}" + (f" on {m['host']}" if m.get("host") else ""))

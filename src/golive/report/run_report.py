@@ -74,7 +74,8 @@ def _gates(st: StepState, clock: _Clock) -> list[dict[str, Any]]:
     gates: dict[tuple[str, str], dict[str, Any]] = {}
     for c in st.checks:
         g = gates.setdefault(
-            (c["check"], c["target"]), {"check": c["check"], "target": c["target"], "limit": c["limit"], "measurements": []}
+            (c["check"], c["target"]),
+            {"check": c["check"], "target": c["target"], "limit": c["limit"], "measurements": []},
         )
         g["measurements"].append(
             {
@@ -93,9 +94,7 @@ def _gates(st: StepState, clock: _Clock) -> list[dict[str, Any]]:
 
 
 def _approvals(state: RunState, step: str) -> list[dict[str, Any]]:
-    digests = {
-        (c.get("by"), c.get("step")): c.get("digest") for c in state.controls if c.get("action") == "approve"
-    }
+    digests = {(c.get("by"), c.get("step")): c.get("digest") for c in state.controls if c.get("action") == "approve"}
     return [
         {
             "by": a["by"],
@@ -161,7 +160,7 @@ def _rollback(state: RunState, clock: _Clock) -> dict[str, Any] | None:
     }
 
 
-def build_report(state: RunState, *, integrity: Integrity) -> dict[str, Any]:
+def build_report(state: RunState, *, integrity: Integrity | None) -> dict[str, Any]:
     """The report of one run (finished or not) as a JSON-ready dict; see docs/report.md."""
     clock = _Clock(state)
     meta = state.meta
@@ -190,7 +189,7 @@ def build_report(state: RunState, *, integrity: Integrity) -> dict[str, Any]:
             "estimate_s": _estimate(meta),
             "failure": state.failure,
         },
-        "journal": integrity.as_dict(),
+        "journal": integrity.as_dict() if integrity is not None else None,
         "steps": [_step(state, ref, clock) for ref in meta.get("steps", [])],
         "controls": [
             {k: c.get(k) for k in ("ts", "action", "by", "reason", "comment", "step", "source")}
@@ -266,7 +265,7 @@ def text_timeline(report: dict[str, Any], *, width: int = 48) -> list[str]:
                 continue
             if bar.kind not in _GLYPH:
                 continue
-            b = max(a + 1, min(width, int(round(bar.end * scale))))
+            b = max(a + 1, min(width, round(bar.end * scale)))
             for i in range(a, b):
                 cells[i] = _GLYPH[bar.kind]
         took = f"{step['duration_s']:.1f}s" if step["duration_s"] is not None else "-"
