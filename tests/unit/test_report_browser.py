@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from tests.browser import open_page, png_is_blank
-from tests.unit.test_report import FakeClock, _report, clock, rolled_back_journal
+from tests.report_journals import FakeClock, clock, rolled_back_journal
+from tests.unit.test_report import _report
 
 from golive.report.render import render_html
 
