@@ -73,16 +73,20 @@ def _batches(st: StepState, clock: _Clock) -> list[dict[str, Any]]:
 def _gates(st: StepState, clock: _Clock) -> list[dict[str, Any]]:
     gates: dict[tuple[str, str], dict[str, Any]] = {}
     for c in st.checks:
+        # One chart per check and limit: the same check on several hosts is one gate, its hosts in the table.
         g = gates.setdefault(
-            (c["check"], c["target"]),
-            {"check": c["check"], "target": c["target"], "limit": c["limit"], "measurements": []},
+            (c["check"], c["limit"]),
+            {"check": c["check"], "target": c["target"], "targets": [], "limit": c["limit"], "measurements": []},
         )
+        if c["target"] not in g["targets"]:
+            g["targets"].append(c["target"])
         g["measurements"].append(
             {
                 "ts": c["ts"],
                 "t": clock.at(c["ts"]),
                 "batch": c.get("batch"),
                 "host": c.get("host"),
+                "target": c["target"],
                 "outcome": c["outcome"],
                 "observed": c["observed"],
                 "value": c.get("value"),
