@@ -7,16 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.entries import run_started
-from tests.report_journals import STEPS, FakeClock, approval_journal, clock, rolled_back_journal
-
-__all__ = ["clock"]  # the fixture, imported for this module's tests
+import pytest
 
 from golive.engine.journal import Journal
 from golive.engine.state import fold
 from golive.report.gantt import Bar, Gantt, Row, render_svg
 from golive.report.render import render_html, render_json, render_markdown
 from golive.report.run_report import SCHEMA_VERSION, build_report, gantt_of, text_timeline
+from tests.entries import run_started
+from tests.report_journals import STEPS, FakeClock, approval_journal, clock, rolled_back_journal
+
+__all__ = ["clock"]  # the fixture, imported for this module's tests
 
 
 def _report(j: Journal, **meta: Any) -> dict[str, Any]:
@@ -169,3 +170,29 @@ def test_text_timeline_marks_batches_bakes_and_failure() -> None:
     lines = text_timeline(r, width=8)
     assert lines == ["a    |####~~~~| 4.0s", "b    |        | -"]
     assert "<svg" in render_svg(Gantt()) and render_svg(Gantt(rows=[Row("x", bars=[Bar(0, 0, "failure")])]))
+
+
+def test_cli_writes_each_format_and_refuses_an_unknown_one(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`golive report RUN` prints HTML, `--format md|json` the others, `-o` writes the file and names it;
+    an unknown format is bad input (exit 2) and `golive status` shows the durations and the timeline."""
+    from typer.testing import CliRunner
+
+    from golive.cli import app
+
+    monkeypatch.delenv("GOLIVE_RUNS_DIR", raising=False)
+    (tmp_path / "inventory").mkdir()
+    rolled_back_journal(tmp_path / "runs" / "r1" / "journal.jsonl", clock)
+    runner = CliRunner()
+    base = ["--root", str(tmp_path)]
+    assert runner.invoke(app, ["report", "r1", *base]).stdout.startswith("<!DOCTYPE html>")
+    assert json.loads(runner.invoke(app, ["report", "r1", "--format", "json", *base]).stdout)["run"]["run_id"] == "r1"
+    assert "## Timeline" in runner.invoke(app, ["report", "r1", "-f", "md", *base]).stdout
+    written = runner.invoke(app, ["report", "r1", "-o", str(tmp_path / "out" / "r.html"), *base])
+    assert written.exit_code == 0 and str(tmp_path / "out" / "r.html") in written.stdout
+    assert (tmp_path / "out" / "r.html").read_text().count("<svg") == 3
+    bad = runner.invoke(app, ["report", "r1", "--format", "pdf", *base])
+    assert bad.exit_code == 2 and "html, md, json" in bad.stderr
+    status = runner.invoke(app, ["status", "r1", *base]).stdout
+    assert "timeline" in status and re.search(r"roll-app +\|[^|]*X[^|]*\| 11\.0s", status)
