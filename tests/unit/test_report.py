@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.entries import run_started
+from tests.report_journals import STEPS, FakeClock, approval_journal, clock, rolled_back_journal
 
 from golive.engine.journal import Journal
 from golive.engine.state import fold
 from golive.report.gantt import Bar, Gantt, Row, render_svg
 from golive.report.render import render_html, render_json, render_markdown
 from golive.report.run_report import SCHEMA_VERSION, build_report, gantt_of, text_timeline
-from tests.entries import run_started
-from tests.report_journals import STEPS, FakeClock, approval_journal, clock, rolled_back_journal
 
 __all__ = ["clock"]  # the fixture, imported for this module's tests
 
