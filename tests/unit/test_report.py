@@ -196,3 +196,27 @@ def test_cli_writes_each_format_and_refuses_an_unknown_one(
     assert bad.exit_code == 2 and "html, md, json" in bad.stderr
     status = runner.invoke(app, ["status", "r1", *base]).stdout
     assert "timeline" in status and re.search(r"roll-app +\|[^|]*X[^|]*\| 11\.0s", status)
+
+
+def test_canary_stages_are_bars_of_their_own_kind(tmp_path: Path, clock: FakeClock) -> None:
+    """Grey stages that are no host batch (canary 10%, 50%, 100%) are one stage bar each, labelled as journaled."""
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("run_started", **run_started("r1", steps=[{"id": "canary", "kind": "k8s"}]))
+    j.append("step_started", run_id="r1", step="canary", index=0, kind="k8s")
+    for i, pct in enumerate((10, 50, 100)):
+        j.append("stage_started", run_id="r1", step="canary", stage=i, label=f"canary {pct}%", detail={})
+        j.append("canary_stage", run_id="r1", step="canary", percent=pct, canary_replicas=1, stable_replicas=1)
+        clock.advance(5)
+        j.append("stage_done", run_id="r1", step="canary", stage=i, label=f"canary {pct}%")
+    j.append("step_done", run_id="r1", step="canary")
+    j.append("run_finished", run_id="r1", status="succeeded", exit_code=0)
+    r = _report(j)
+    stages = r["steps"][0]["batches"]
+    assert [(s["kind"], s["label"], s["t_start"], s["t_end"]) for s in stages] == [
+        ("stage", "canary 10%", 0.0, 5.0),
+        ("stage", "canary 50%", 5.0, 10.0),
+        ("stage", "canary 100%", 10.0, 15.0),
+    ]
+    row = gantt_of(r).rows[0]
+    assert len(row.of("stage")) == 3 and row.of("planned") == []  # a journal without estimates: no ghost
+    assert "| canary 50% |" in render_markdown(r)
