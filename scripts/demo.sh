@@ -24,6 +24,7 @@ if [ "$rc" -ne 1 ]; then
     echo "demo: expected exit 1 (failed and rolled back) from the bad release, got $rc" >&2
     exit 1
 fi
+bad_run=$($G status --json | sed -n 's/^  "run_id": "\(.*\)",$/\1/p')
 
 # Run a runbook that stops at an approval step, and answer it from a second process,
 # the way a reviewer would from their own terminal.
@@ -58,11 +59,15 @@ echo "== hybrid cutover: freeze writes (Ansible) -> sync (SSH) -> approval -> Ku
 run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
 $G runs --limit 5
+echo "== the report of the rolled-back release (HTML: timeline, gates, rollback; prints to PDF)"
+report_html="$PWD/.golive/reports/rolled-back-$bad_run.html"
+$G report "$bad_run" -o "$report_html"
 prefect_ui=$(sed -n 's#^PREFECT_API_URL=\(.*\)/api$#\1#p' "$GOLIVE_LAB_DIR/env" 2>/dev/null || true)
 cat <<TXT
 
 Where to look:
   journals:   runs/<run id>/journal.jsonl   (golive status <run id>, golive runs)
+  report:     $report_html   (golive report <run id> [--format html|md|json] [-o FILE])
   Prefect UI: ${prefect_ui:-"(lab Prefect server not running)"}  (flow runs named by run id, task runs by step id)
   the lab:    golive lab status;  golive lab down  stops every process it started
 TXT

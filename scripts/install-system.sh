@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what the lab runs that pip cannot provide: OpenSSH's sshd, iproute2 and
+# Installs what the lab runs that pip cannot provide: OpenSSH's sshd, iproute2, Chromium
+# and its driver (for the report tests), and
 # Debian's Prometheus server (extracted into .golive/tools, not installed system-wide,
 # so its systemd unit never starts a second Prometheus). Safe to run again: each step
 # is skipped when its result is already there, and nothing is printed then.
@@ -14,6 +15,9 @@ need_apt=""
 [ -x /usr/sbin/sshd ] || need_apt="$need_apt openssh-server"
 command -v ip >/dev/null 2>&1 || need_apt="$need_apt iproute2"
 command -v unshare >/dev/null 2>&1 || need_apt="$need_apt util-linux"
+# The report tests render HTML in a real browser (headless, driven by selenium).
+command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
+command -v chromedriver >/dev/null 2>&1 || need_apt="$need_apt chromium-driver"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

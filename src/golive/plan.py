@@ -29,7 +29,7 @@ from golive.runbook.models import (
     PrometheusCheck,
     TcpCheck,
 )
-from golive.runbook.types import batch_sizes
+from golive.runbook.types import batch_sizes, format_duration
 from golive.runbook.validate import validate
 from golive.schedule import schedule_of
 from golive.windows import Schedule
@@ -43,6 +43,7 @@ __all__ = [
     "PlanInput",
     "PlannedStep",
     "ScheduleInfo",
+    "action_summary",
     "build_plan",
     "diff_inputs",
     "schedule_info",
@@ -391,3 +392,24 @@ def _placement(step: PlannedStep) -> dict[str, Any]:
 def _schedule(loaded: LoadedRunbook, inventory: Inventory | None, now: datetime) -> ScheduleInfo | None:
     schedule = schedule_of(loaded, inventory)
     return schedule_info(schedule, now) if schedule else None
+def action_summary(step: PlannedStep) -> str:
+    """The step's action in one line, as the plan table and reports show it."""
+    a = step.action
+    if step.kind == "ansible":
+        return f"playbook {a.get('playbook')} on {a.get('hosts')}"
+    if step.kind == "ssh":
+        return f"{len(a.get('commands', []))} command(s) on {a.get('hosts')}"
+    if step.kind == "k8s":
+        strategy = a.get("strategy")
+        name = a.get("deployment") or a.get("service") or a.get("manifest")
+        shape = strategy if isinstance(strategy, str) else ", ".join(f"{k} {v}" for k, v in (strategy or {}).items())
+        return f"{name} in {a.get('namespace')} ({shape})"
+    if step.kind == "approval" and step.approval:
+        ap = step.approval
+        excl = ", not the initiator" if ap.exclude_initiator else ""
+        return f"{ap.approvers} approver(s){excl}; timeout {format_duration(ap.timeout_s)} -> {ap.on_timeout}"
+    if step.kind == "pause":
+        return f"pause {format_duration(a['duration'])}" if a.get("duration") else "pause until resumed"
+    if step.kind == "notify":
+        return str(a.get("message", ""))
+    return f"{a.get('checks', 0)} check(s)"

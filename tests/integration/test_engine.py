@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 from kit import BIN, REPO, RUN_TIMEOUT_S, Project, eventually
+from tests.report_checks import check_report_against_journal
 
 from golive.engine.journal import Journal
 from golive_lab.hosts import APP_PORT
@@ -320,6 +321,10 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         assert done == ["rollback:roll[batch 1]", "rollback:mark"]
         assert started < first(entries, "compensation_done", unit="rollback:roll[batch 1]")
         assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+        report = check_report_against_journal(project, entries, project.root)
+        roll = next(s for s in report["steps"] if s["id"] == "roll")
+        assert roll["status"] == "failed" and roll["failed_at"] == entries[failed]["ts"]
+        assert [c["status"] for c in report["rollback"]["compensations"]] == ["done", "done"]
     finally:
         deploy_v1(lab, hosts)
         for h in hosts:
@@ -499,6 +504,9 @@ def test_a_failed_compensation_exits_3_and_status_names_what_is_not_restored(pro
         assert data["status"] == "rollback_failed"
         assert data["not_restored"] == ["rollback:mark"]
         assert "rollback:mark" in data["pending_undo"]
+        report = check_report_against_journal(project, entries, project.root)
+        assert report["rollback"]["not_restored"] == ["rollback:mark"]
+        assert report["rollback"]["compensations"][0]["status"] == "failed"
         assert host_file(lab, host, marker).exists(), "the change the rollback could not undo is still there"
     finally:
         host_file(lab, host, marker).unlink(missing_ok=True)
@@ -771,6 +779,11 @@ def test_two_distinct_approvers_other_than_the_initiator_let_the_run_continue(pr
         assert first(entries, "approval_accepted", by="alice") == -1
         assert first(entries, "step_done", step="mark") > first(entries, "approval_granted")
         assert marker.read_text() == "approved\n"
+        report = check_report_against_journal(project, entries, project.root)
+        sign_off = next(s for s in report["steps"] if s["id"] == "sign-off")
+        assert [a["by"] for a in sign_off["approvals"]] == ["bob", "carol"]
+        assert {a["digest"] for a in sign_off["approvals"]} == {entries[0]["digest"]}
+        assert sign_off["waits"][0]["kind"] == "approval" and sign_off["waits"][0]["outcome"] == "granted"
     finally:
         marker.unlink(missing_ok=True)
 

@@ -32,6 +32,7 @@ from test_engine import (  # the shared tmp-project and subprocess helpers
     release,
     versions,
 )
+from tests.report_checks import check_report_against_journal
 
 from golive_lab.lab import Lab
 
@@ -291,6 +292,10 @@ def test_a_silent_prometheus_mid_bake_pauses_the_run_then_resume_continues_and_a
             assert first(entries, "step_started", step="after") == -1
             assert entries[-1]["status"] == "rolled_back"
             assert not local.exists()
+            report = check_report_against_journal(project, entries, project.root)
+            assert [(c["action"], c["by"]) for c in report["controls"]] == [("abort", "oncall")]
+            mark = next(s for s in report["steps"] if s["id"] == "mark")
+            assert "pause" in [w["kind"] for w in mark["waits"]]
         finally:
             local.unlink(missing_ok=True)
 
@@ -347,5 +352,9 @@ def test_promote_ends_a_long_bake_with_analysis_early_and_names_who_promoted(pro
         assert first(entries, "step_done", step="after") > done
         assert entries[-1]["status"] == "succeeded"
         assert local.read_text() == "promoted\n"
+        report = check_report_against_journal(project, entries, project.root)
+        assert [(c["action"], c["by"]) for c in report["controls"]] == [("promote", "lead")]
+        mark = next(s for s in report["steps"] if s["id"] == "mark")
+        assert [(w["kind"], w["outcome"]) for w in mark["waits"]] == [("bake", "promoted")]
     finally:
         local.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["measure_deployment", "probe_k8s_check"]
 
+
 def _available(dep: V1Deployment) -> tuple[bool, str]:
     status, spec = dep.status, dep.spec
     want = spec.replicas if spec is not None and spec.replicas is not None else 1

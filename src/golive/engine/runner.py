@@ -29,7 +29,7 @@ from golive.engine.steprun import EngineStepRun
 from golive.engine.window import WindowGuard, window_check, window_start
 from golive.exits import ExitCode
 from golive.kinds import kind_of
-from golive.plan import Plan, PlannedStep
+from golive.plan import Plan, PlannedStep, action_summary
 from golive.runbook.models import Runbook
 from golive.runbook.render import HostRef
 
@@ -139,7 +139,10 @@ class Runner:
             initiator=self.initiator,
             pid=os.getpid(),
             machine=socket.gethostname(),
-            steps=[{"id": s.id, "kind": s.kind} for s in self.plan.steps],
+            steps=[
+                {"id": s.id, "kind": s.kind, "owner": s.owner, "action": action_summary(s), "estimate_s": s.estimate_s}
+                for s in self.plan.steps
+            ],
             inputs=[i.model_dump() for i in self.plan.inputs],
         )
         return self._run(0, opening=True)

@@ -20,7 +20,7 @@ from golive.engine.journal import Journal, JournalCorrupt
 from golive.exits import ExitCode
 from golive.kinds.base import StepUnit
 
-__all__ = ["Phase", "RunState", "StepState", "Unit", "fold"]
+__all__ = ["Compensation", "Phase", "RunState", "Span", "StepState", "Unit", "fold"]
 
 Unit = StepUnit
 
@@ -40,6 +40,37 @@ class Phase(StrEnum):
 
 
 @dataclass
+class Span:
+    """A stretch of a step's time as the journal shows it: a batch, a stage, a bake, an approval or pause wait.
+
+    ``end`` is None while it lasts (a live run, or a run whose process died in it).
+    """
+
+    kind: str  # batch | stage | bake | approval | pause
+    label: str
+    start: str
+    end: str | None = None
+    batch: int | None = None
+    hosts: list[str] = field(default_factory=list)
+    outcome: str = ""  # batch/stage: ok | failed; bake: elapsed | promoted; approval: granted | rejected | timed_out
+
+
+@dataclass
+class Compensation:
+    """One unit's undo as it ran during a rollback."""
+
+    unit: str
+    step: str
+    start: str
+    end: str | None = None
+    batch: int | None = None
+    hosts: list[str] = field(default_factory=list)
+    status: str = "running"  # running | done | failed | skipped | missing
+    errors: list[str] = field(default_factory=list)
+    why: str = ""
+
+
+@dataclass
 class StepState:
     status: str = "pending"  # pending | running | done | failed | waiting
     batches_done: list[int] = field(default_factory=list)
@@ -49,6 +80,21 @@ class StepState:
     last_gate: str = ""
     started: str | None = None
     finished: str | None = None
+    # What reports show of a step: its stretches of time, what each action did per host,
+    # every gate measurement, and when and why it failed.
+    spans: list[Span] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    failed_at: str | None = None
+    failure: str | None = None
+
+    def open_span(self, kind: str) -> Span | None:
+        return next((s for s in reversed(self.spans) if s.kind == kind and s.end is None), None)
+
+    def close_span(self, kind: str, ts: str, outcome: str = "") -> None:
+        span = self.open_span(kind)
+        if span is not None:
+            span.end, span.outcome = ts, outcome or span.outcome
 
 
 @dataclass
@@ -81,6 +127,12 @@ class RunState:
     pid: int | None = None
     failure: str | None = None
     damaged_lines: list[int] = field(default_factory=list)
+    started_at: str | None = None
+    ended_at: str | None = None
+    last_ts: str | None = None
+    resumes: list[dict[str, Any]] = field(default_factory=list)
+    compensations: list[Compensation] = field(default_factory=list)
+    rollback_started_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -105,6 +157,7 @@ class RunState:
     def apply(self, e: dict[str, Any]) -> None:
         """Fold one journal entry into the state."""
         self.last_seq = max(self.last_seq, int(e.get("seq", self.last_seq)))
+        self.last_ts = e.get("ts", self.last_ts)
         handler = _HANDLERS.get(e["event"])
         if handler is not None:
             handler(self, e)
@@ -116,6 +169,9 @@ class RunState:
         if unit.name not in {u.name for u in self.units}:
             self.units.append(unit)
 
+    def compensation(self, unit: str) -> Compensation | None:
+        return next((c for c in reversed(self.compensations) if c.unit == unit), None)
+
 
 def _run_started(st: RunState, e: dict[str, Any]) -> None:
     st.meta = {k: v for k, v in e.items() if k not in ("seq", "prev", "event")}
@@ -123,10 +179,12 @@ def _run_started(st: RunState, e: dict[str, Any]) -> None:
     st.status, st.phase = "running", Phase.APPLYING
     st.pid = e.get("pid")
     st.steps = {s["id"]: StepState() for s in e.get("steps", [])}
+    st.started_at = e.get("ts")
 
 
 def _run_resumed(st: RunState, e: dict[str, Any]) -> None:
     st.pid = e.get("pid")
+    st.resumes.append(e)
     st.exit_code = None
     if st.phase is not Phase.ROLLING_BACK:
         st.status, st.phase = "running", Phase.APPLYING
@@ -145,10 +203,28 @@ def _batch_started(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.batch = e["batch"]
+        label = f"batch {e['batch']}"
+        step.spans.append(Span("batch", label, e["ts"], batch=e["batch"], hosts=list(e.get("hosts", []))))
     st.phase = Phase.APPLYING
 
 
+def _stage_started(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.spans.append(Span("stage", str(e.get("label") or f"stage {e['stage']}"), e["ts"], batch=e["stage"]))
+    st.phase = Phase.APPLYING
+
+
+def _stage_done(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.close_span("stage", e["ts"], "ok")
+
+
 def _action_result(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None and not e.get("rollback"):
+        step.results.append(e)
     if e.get("rollback") or not e.get("unit"):
         return
     # A host never reached was not changed: nothing on it to undo.
@@ -179,12 +255,28 @@ def _batch_done(st: RunState, e: dict[str, Any]) -> None:
         step.batches_done.append(e["batch"])
         step.failed_hosts = sorted(set(step.failed_hosts) | set(e.get("failed_hosts", [])))
         step.hosts_ok += len(e.get("hosts", [])) - len(e.get("failed_hosts", []))
+        step.close_span("batch", e["ts"], "ok")
 
 
 def _check_result(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.last_gate = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
+        step.checks.append(e)
+
+
+def _bake_started(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.spans.append(Span("bake", f"bake {e.get('seconds', 0):g}s", e["ts"], batch=e.get("batch")))
+    _phase(Phase.BAKING)(st, e)
+
+
+def _bake_done(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.close_span("bake", e["ts"], str(e.get("how", "")))
+    _phase(Phase.APPLYING)(st, e)
 
 
 def _step_done(st: RunState, e: dict[str, Any]) -> None:
@@ -197,6 +289,9 @@ def _step_failed(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.status = "failed"
+        step.failed_at, step.failure = e["ts"], e.get("reason")
+        for kind in ("batch", "stage", "bake", "approval", "pause"):
+            step.close_span(kind, e["ts"], "failed")
     st.failure = f"{e.get('step')}: {e.get('reason')}"
 
 
@@ -218,11 +313,14 @@ def _paused(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.status = "waiting"
+        step.spans.append(Span("pause", str(e.get("reason", "paused")), e["ts"]))
 
 
 def _unpaused(st: RunState, e: dict[str, Any]) -> None:
     st.status, st.phase = "running", Phase.APPLYING
     step = st._step(e)
+    if step is not None:
+        step.close_span("pause", e["ts"], f"resumed by {e.get('by')}")
     if step is not None and step.status == "waiting":
         step.status = "running"
 
@@ -234,6 +332,7 @@ def _approval_requested(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.status = "waiting"
+        step.spans.append(Span("approval", f"approval ({e.get('approvers')} needed)", e["ts"]))
 
 
 def _approval_accepted(st: RunState, e: dict[str, Any]) -> None:
@@ -244,6 +343,9 @@ def _approval_accepted(st: RunState, e: dict[str, Any]) -> None:
 
 def _approval_closed(st: RunState, e: dict[str, Any]) -> None:
     st.approval = None
+    step = st._step(e)
+    if step is not None:
+        step.close_span("approval", e["ts"], str(e["event"]).removeprefix("approval_"))
     if e["event"] == "approval_granted":
         st.status, st.phase = "running", Phase.APPLYING
         step = st._step(e)
@@ -258,14 +360,41 @@ def _control(st: RunState, e: dict[str, Any]) -> None:
 def _rollback_started(st: RunState, e: dict[str, Any]) -> None:
     st.status, st.phase = "rolling_back", Phase.ROLLING_BACK
     st.rollback_reason = e.get("reason")
+    st.rollback_started_at = st.rollback_started_at or e.get("ts")
+
+
+def _compensation_started(st: RunState, e: dict[str, Any]) -> None:
+    st.compensations.append(
+        Compensation(e["unit"], str(e.get("step")), e["ts"], batch=e.get("batch"), hosts=list(e.get("hosts", [])))
+    )
+
+
+def _compensation_ended(st: RunState, e: dict[str, Any]) -> None:
+    """A failed attempt is noted (more may follow); a skipped or missing undo is a compensation with no time."""
+    ev = str(e["event"]).removeprefix("compensation_")
+    comp = st.compensation(e["unit"])
+    if ev in ("skipped", "missing") or comp is None:
+        step = e.get("step") or str(e["unit"]).removeprefix("rollback:").split("[")[0]
+        comp = Compensation(e["unit"], str(step), e["ts"], end=e["ts"])
+        st.compensations.append(comp)
+    if ev == "failed":
+        comp.errors.append(f"attempt {e.get('attempt')}: {e.get('error')}")
+        if e.get("permanent"):
+            comp.status, comp.end = "failed", e["ts"]
+        return
+    comp.status, comp.end, comp.why = ev, e["ts"], str(e.get("why") or "")
 
 
 def _compensation_done(st: RunState, e: dict[str, Any]) -> None:
     st.compensated.append(e["unit"])
+    _compensation_ended(st, e)
 
 
 def _rollback_failed(st: RunState, e: dict[str, Any]) -> None:
     st.not_restored = list(e.get("not_restored", []))
+    for comp in st.compensations:
+        if comp.status == "running" or (comp.unit in st.not_restored and comp.status != "failed"):
+            comp.status, comp.end = "failed", comp.end or e["ts"]
 
 
 def _rollback_done(st: RunState, e: dict[str, Any]) -> None:
@@ -275,6 +404,7 @@ def _rollback_done(st: RunState, e: dict[str, Any]) -> None:
 def _run_finished(st: RunState, e: dict[str, Any]) -> None:
     st.status, st.phase = e["status"], Phase.FINISHED
     st.exit_code = e.get("exit_code")
+    st.ended_at = e.get("ts")
     st.current = None
     st.approval = None
     if e.get("reason") and st.failure is None and e["status"] not in ("succeeded",):
@@ -299,6 +429,8 @@ _HANDLERS = {
     "run_resumed": _run_resumed,
     "step_started": _step_started,
     "batch_started": _batch_started,
+    "stage_started": _stage_started,
+    "stage_done": _stage_done,
     "action_result": _action_result,
     "unit_applied": _unit_applied,
     "undo_saved": _undo_saved,
@@ -307,8 +439,8 @@ _HANDLERS = {
     "step_done": _step_done,
     "step_failed": _step_failed,
     "gate_started": _phase(Phase.GATING),
-    "bake_started": _phase(Phase.BAKING),
-    "bake_done": _phase(Phase.APPLYING),
+    "bake_started": _bake_started,
+    "bake_done": _bake_done,
     "paused": _paused,
     "unpaused": _unpaused,
     "approval_requested": _approval_requested,
@@ -318,6 +450,10 @@ _HANDLERS = {
     "approval_timed_out": _approval_closed,
     "control": _control,
     "rollback_started": _rollback_started,
+    "compensation_started": _compensation_started,
+    "compensation_failed": _compensation_ended,
+    "compensation_skipped": _compensation_ended,
+    "compensation_missing": _compensation_ended,
     "compensation_done": _compensation_done,
     "rollback_failed": _rollback_failed,
     "rollback_done": _rollback_done,

@@ -12,6 +12,7 @@ from rich.text import Text
 from golive.engine.journal import Integrity, Journal, JournalCorrupt
 from golive.engine.state import RunState, fold
 from golive.exits import EXIT_TEXT
+from golive.report.run_report import build_report, text_timeline
 
 __all__ = ["LiveView", "explain_exit", "render_runs", "render_status"]
 
@@ -205,6 +206,7 @@ def _switch_text(e: dict[str, Any]) -> str:
 
 
 def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) -> dict[str, Any]:
+    took = {s["id"]: s["duration_s"] for s in build_report(state, integrity=None)["steps"]}
     return {
         **({"journal": integrity.as_dict()} if integrity is not None else {}),
         "run_id": state.run_id,
@@ -218,7 +220,13 @@ def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) ->
         "current_step": state.current,
         "failure": state.failure,
         "steps": {
-            k: {"status": v.status, "batches_done": v.batches_done, "failed_hosts": v.failed_hosts}
+            k: {
+                "status": v.status,
+                "batches_done": v.batches_done,
+                "failed_hosts": v.failed_hosts,
+                "started": v.started,
+                "duration_s": took.get(k),
+            }
             for k, v in state.steps.items()
         },
         "compensated": state.compensated,
@@ -243,11 +251,23 @@ def render_status(
         f"{' (process alive)' if live else ''}  exit={state.exit_code}"
     )
     table = Table()
-    for col in ("step", "status", "batches done", "failed hosts"):
+    for col in ("step", "status", "batches done", "failed hosts", "took"):
         table.add_column(col)
     for name, st in state.steps.items():
-        table.add_row(name, st.status, ",".join(map(str, st.batches_done)) or "-", ", ".join(st.failed_hosts) or "-")
+        took = data["steps"][name]["duration_s"]
+        table.add_row(
+            name,
+            st.status,
+            ",".join(map(str, st.batches_done)) or "-",
+            ", ".join(st.failed_hosts) or "-",
+            f"{took:.1f}s" if took is not None else "-",
+        )
     console.print(table)
+    report = build_report(state, integrity=None)
+    if report["steps"]:
+        console.print("timeline (# batch/stage, ~ bake, ? wait, < rollback, X failure, . planned):", markup=False)
+        for line in text_timeline(report):
+            console.print(f"  {line}", markup=False)
     if state.failure:
         console.print(f"failure: {state.failure}", style="red", markup=False)
     if state.compensated:

@@ -7,33 +7,11 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from golive.plan import Plan, PlannedStep, ScheduleInfo
+from golive.plan import Plan, ScheduleInfo, action_summary
 from golive.runbook.types import format_duration
 from golive.windows import when
 
 __all__ = ["render_plan", "schedule_lines"]
-
-
-def _what(step: PlannedStep) -> str:
-    a = step.action
-    if step.kind == "ansible":
-        return f"playbook {a.get('playbook')} on {a.get('hosts')}"
-    if step.kind == "ssh":
-        return f"{len(a.get('commands', []))} command(s) on {a.get('hosts')}"
-    if step.kind == "k8s":
-        strategy = a.get("strategy")
-        name = a.get("deployment") or a.get("service") or a.get("manifest")
-        shape = strategy if isinstance(strategy, str) else ", ".join(f"{k} {v}" for k, v in (strategy or {}).items())
-        return f"{name} in {a.get('namespace')} ({shape})"
-    if step.kind == "approval" and step.approval:
-        ap = step.approval
-        excl = ", not the initiator" if ap.exclude_initiator else ""
-        return f"{ap.approvers} approver(s){excl}; timeout {format_duration(ap.timeout_s)} -> {ap.on_timeout}"
-    if step.kind == "pause":
-        return f"pause {format_duration(a['duration'])}" if a.get("duration") else "pause until resumed"
-    if step.kind == "notify":
-        return str(a.get("message", ""))
-    return f"{a.get('checks', 0)} check(s)"
 
 
 def render_plan(plan: Plan, *, console: Console) -> None:
@@ -61,7 +39,7 @@ def render_plan(plan: Plan, *, console: Console) -> None:
             str(s.index + 1),
             s.id,
             s.owner or "-",
-            _what(s),
+            action_summary(s),
             batches,
             gates,
             format_duration(s.bake_s) if s.bake_s else "-",

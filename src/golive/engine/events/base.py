@@ -30,10 +30,13 @@ class Event(BaseModel):
 
 @with_config(ConfigDict(extra="forbid"))
 class StepRef(TypedDict):
-    """A step of the plan as run_started lists it."""
+    """A step of the plan as run_started lists it (older journals have only id and kind)."""
 
     id: str
     kind: str
+    owner: NotRequired[str | None]
+    action: NotRequired[str]
+    estimate_s: NotRequired[float]
 
 
 @with_config(ConfigDict(extra="forbid"))
