@@ -5,13 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from golive.plan import Plan, PlannedStep
+from golive.plan import Gate, Plan, PlannedStep
 from golive.runbook.types import format_duration
 
-__all__ = ["render_plan"]
+__all__ = ["action_text", "gate_text", "render_plan"]
 
 
-def _what(step: PlannedStep) -> str:
+def action_text(step: PlannedStep) -> str:
+    """What a step does, in one line a person reads."""
     a = step.action
     if step.kind == "ansible":
         return f"playbook {a.get('playbook')} on {a.get('hosts')}"
@@ -33,6 +34,10 @@ def _what(step: PlannedStep) -> str:
     return f"{a.get('checks', 0)} check(s)"
 
 
+def gate_text(g: Gate) -> str:
+    return f"{g.kind} {g.target} [{g.limit}]" + (f" x{g.count}/{g.interval_s:g}s" if g.count > 1 else "")
+
+
 def render_plan(plan: Plan, *, console: Console) -> None:
     head = (
         f"[bold]{plan.runbook}[/] env={plan.env or '-'}  params={plan.params}  "
@@ -46,19 +51,13 @@ def render_plan(plan: Plan, *, console: Console) -> None:
         batches = "\n".join(f"{b.index}: {', '.join(b.hosts)}" for b in s.batches) or (
             ", ".join(s.hosts) if s.hosts else "-"
         )
-        gates = (
-            "\n".join(
-                f"{g.kind} {g.target} [{g.limit}]" + (f" x{g.count}/{g.interval_s:g}s" if g.count > 1 else "")
-                for g in s.gates
-            )
-            or "-"
-        )
+        gates = "\n".join(gate_text(g) for g in s.gates) or "-"
         console_rb = s.rollback.kind + (f": {s.rollback.detail}" if s.rollback.detail else "")
         steps.add_row(
             str(s.index + 1),
             s.id,
             s.owner or "-",
-            _what(s),
+            action_text(s),
             batches,
             gates,
             format_duration(s.bake_s) if s.bake_s else "-",
