@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from golive.plan import Plan, PlannedStep
 from golive.report.plan_view import action_text, gate_text
-from golive.report.planned_gantt import owner_colour, planned_rows, render_gantt_svg
+from golive.report.planned_gantt import owner_colours, planned_rows, render_gantt_svg
 from golive.runbook.load import load_runbook
 from golive.runbook.models import Contact, Runbook
 from golive.runbook.types import format_duration
@@ -127,7 +127,6 @@ def _env() -> Environment:
     )
     env.filters["dur"] = _fmt_s
     env.filters["cell"] = _md_cell
-    env.filters["colour"] = owner_colour
     return env
 
 
@@ -154,6 +153,7 @@ def render_document(source: RunContext | Plan, *, fmt: DocFormat = "html") -> st
         "gantt_svg": render_gantt_svg(rows, title=f"Planned timeline of {plan.runbook}") if fmt == "html" else "",
         "freezes": _freezes(inventory),
         "hosts": _hosts(inventory, plan),
+        "colours": owner_colours([r.owner for r in rows]),
         "protected": inventory.protected if inventory is not None else None,
     }
     template = _env().get_template("document.html" if fmt == "html" else "document.md")

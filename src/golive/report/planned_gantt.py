@@ -8,20 +8,20 @@ document that is printed or mailed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from html import escape
 
 from golive.plan import Plan
 from golive.runbook.types import format_duration
 
-__all__ = ["GanttBatch", "GanttRow", "planned_rows", "render_gantt_svg"]
+__all__ = ["GanttBatch", "GanttRow", "owner_colours", "planned_rows", "render_gantt_svg"]
 
 LABEL_W = 210  # the step column
 CHART_W = 620  # the time axis
 ROW_H = 26
 TOP = 28  # room for the axis labels
 # Colour-blind-safe hues, picked per owner so one owner's steps read as one colour.
+DIVIDER = 'stroke="#fff" stroke-width="2"'
 PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
 
 
@@ -56,9 +56,13 @@ def planned_rows(plan: Plan) -> list[GanttRow]:
     return rows
 
 
-def owner_colour(owner: str | None) -> str:
-    digest = hashlib.sha256((owner or "-").encode()).digest()
-    return PALETTE[digest[0] % len(PALETTE)]
+def owner_colours(owners: list[str | None]) -> dict[str | None, str]:
+    """One colour per owner, in order of first appearance, so the first owners never share one."""
+    out: dict[str | None, str] = {}
+    for owner in owners:
+        if owner not in out:
+            out[owner] = PALETTE[len(out) % len(PALETTE)]
+    return out
 
 
 def _ticks(total: float) -> list[float]:
@@ -69,21 +73,20 @@ def _ticks(total: float) -> list[float]:
     return [0.0, total]
 
 
-def _bar(row: GanttRow, *, y: float, x_of: float, scale: float) -> list[str]:
-    colour = owner_colour(row.owner)
-    x = LABEL_W + row.start_s * x_of
+def _bar(row: GanttRow, *, y: float, scale: float, colour: str) -> list[str]:
+    x = LABEL_W + row.start_s * scale
     w = max(row.duration_s * scale, 2.0)
     title = f"{row.step} ({row.owner or 'no owner'}): {format_duration(row.duration_s)}"
     out = [
-        f'<g><title>{escape(title)}</title>'
+        f"<g><title>{escape(title)}</title>"
         f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{ROW_H - 8}" rx="3" fill="{colour}"/></g>'
     ]
     for b in row.batches[1:]:  # a divider where each later batch starts
-        bx = LABEL_W + b.start_s * x_of
-        out.append(f'<line x1="{bx:.1f}" y1="{y + 4}" x2="{bx:.1f}" y2="{y + ROW_H - 4}" stroke="#fff" stroke-width="2"/>')
+        bx = LABEL_W + b.start_s * scale
+        out.append(f'<line x1="{bx:.1f}" y1="{y + 4}" x2="{bx:.1f}" y2="{y + ROW_H - 4}" {DIVIDER}/>')
     if row.batches and w / len(row.batches) >= 18:
         for b in row.batches:
-            cx = LABEL_W + (b.start_s + b.duration_s / 2) * x_of
+            cx = LABEL_W + (b.start_s + b.duration_s / 2) * scale
             out.append(
                 f'<text x="{cx:.1f}" y="{y + ROW_H / 2 + 4}" text-anchor="middle" font-size="10" fill="#fff">'
                 f"{escape(b.label.removeprefix('batch '))}</text>"
@@ -93,6 +96,7 @@ def _bar(row: GanttRow, *, y: float, x_of: float, scale: float) -> list[str]:
 
 def render_gantt_svg(rows: list[GanttRow], *, title: str = "Planned timeline") -> str:
     """An SVG chart of the rows: step and owner on the left, bars on a time axis in seconds."""
+    colours = owner_colours([r.owner for r in rows])
     total = max((r.start_s + r.duration_s for r in rows), default=0.0) or 1.0
     scale = CHART_W / total
     height = TOP + ROW_H * len(rows) + 8
@@ -105,11 +109,12 @@ def render_gantt_svg(rows: list[GanttRow], *, title: str = "Planned timeline") -
     for t in _ticks(total):
         x = LABEL_W + t * scale
         parts.append(f'<line x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 8}" stroke="#ddd"/>')
-        parts.append(f'<text x="{x:.1f}" y="{TOP - 10}" text-anchor="middle" font-size="10">{format_duration(t)}</text>')
+        tick = format_duration(t) if t else "0s"
+        parts.append(f'<text x="{x:.1f}" y="{TOP - 10}" text-anchor="middle" font-size="10">{tick}</text>')
     for i, row in enumerate(rows):
         y = TOP + i * ROW_H
         label = f"{row.step} · {row.owner}" if row.owner else row.step
         parts.append(f'<text x="4" y="{y + ROW_H / 2 + 4}">{escape(label)}</text>')
-        parts.extend(_bar(row, y=y, x_of=scale, scale=scale))
+        parts.extend(_bar(row, y=y, scale=scale, colour=colours[row.owner]))
     parts.append("</svg>")
     return "\n".join(parts)
