@@ -124,12 +124,12 @@ class GateRow:
     limit: str
     measurements: int = 0
     failures: int = 0
-    last_observed: str = ""
+    observed: str = ""  # the latest measurement with the worst outcome
     worst: str = "pass"
 
 
 def gate_rows(entries: Iterable[dict[str, Any]]) -> list[GateRow]:
-    """One row per check, step, batch and host: how often measured, how often failed, what was seen last."""
+    """One row per check, step, batch and host: how often measured and failed, and the worst value seen."""
     rows: dict[tuple[Any, ...], GateRow] = {}
     rank = {"pass": 0, "inconclusive": 1, "fail": 2}
     for e in entries:
@@ -142,12 +142,10 @@ def gate_rows(entries: Iterable[dict[str, Any]]) -> list[GateRow]:
         )
         outcome = str(e.get("outcome"))
         row.measurements += 1
-        row.last_observed = str(e.get("observed"))
-        if outcome != "pass":
-            row.failures += 1
-            if rank.get(outcome, 0) > rank.get(row.worst, 0):
-                row.worst = outcome
-                row.last_observed = str(e.get("observed"))
+        row.failures += outcome != "pass"
+        if rank.get(outcome, 0) >= rank.get(row.worst, 0):  # the value behind the verdict, not a later pass
+            row.worst = outcome
+            row.observed = str(e.get("observed"))
     return list(rows.values())
 
 
@@ -183,7 +181,7 @@ def summary_markdown(entries: list[dict[str, Any]], *, report_path: Path | None 
         for r in rows:
             at = f"{r.step} batch {r.batch}" if r.batch is not None else r.step
             lines.append(
-                f"| {_cell(at)} | {_cell(r.check)} | {_cell(r.where)} | {_cell(r.limit)} | {_cell(r.last_observed)} "
+                f"| {_cell(at)} | {_cell(r.check)} | {_cell(r.where)} | {_cell(r.limit)} | {_cell(r.observed)} "
                 f"| {r.measurements} | {r.failures} | {r.worst.upper()} |"
             )
     else:
