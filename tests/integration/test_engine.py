@@ -268,15 +268,15 @@ def test_a_batched_ansible_step_is_one_ansible_playbook_unless_its_vars_change_p
         deploy_v1(lab, hosts)
 
 
-def prefect_logs(api_url: str, flow_run_id: str) -> list[str]:
-    """Messages of every log of a flow run and its task runs, oldest first."""
+def prefect_logs(api_url: str, flow_run_id: str) -> list[dict[str, Any]]:
+    """Every log of a flow run and its task runs, oldest first."""
     resp = httpx.post(
         f"{api_url.rstrip('/')}/logs/filter",
         json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200},
         timeout=10.0,
     )
     resp.raise_for_status()
-    return [str(r["message"]) for r in resp.json()]
+    return [dict(r) for r in resp.json()]
 
 
 def prefect_artifacts(api_url: str, flow_run_id: str) -> list[dict[str, Any]]:
@@ -351,17 +351,20 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         assert flow_run is not None
         bad = next(e for e in entries if e["event"] == "check_result" and e["outcome"] == "fail")
 
-        def story() -> list[str] | None:  # logs reach the server from a background worker: poll for them
+        def story() -> list[dict[str, Any]] | None:  # logs reach the server from a background worker
             found = prefect_logs(api, flow_run["id"])
-            return found if any(m.startswith("run rolled_back") for m in found) else None
+            return found if any(str(r["message"]).startswith("run rolled_back") for r in found) else None
 
-        logs = eventually(
+        records = eventually(
             story,
             timeout=30,
             what="the run's story in the flow run's logs",
         )
+        logs = [str(r["message"]) for r in records]
+        gate_log = next(r for r in records if str(r["message"]).startswith(f"gate {bad['check']} on {bad['host']}"))
+        assert gate_log["task_run_id"], "a measurement taken in a step's task run is logged to that task run"
         gate_lines = [m for m in logs if m.startswith(f"gate {bad['check']} on {bad['host']}") and "FAIL" in m]
-        assert any(bad["observed"] in m and bad["limit"] in m for m in gate_lines), logs
+        assert any(bad["observed"] in m and bad["limit"] in m for m in gate_lines), [m for m in logs if "gate" in m]
         assert any(m.startswith("undone: rollback:roll[batch 1]") for m in logs), logs
         assert any(m.startswith("run rolled_back (exit 1)") for m in logs), logs
         artifacts = prefect_artifacts(api, flow_run["id"])

@@ -82,20 +82,23 @@ def test_summary_names_the_outcome_what_is_not_restored_the_gates_and_the_report
     assert "Full report: `runs/r1/report.html`" in md
 
 
-class _Logger:
+class _Capture(logging.Handler):
     def __init__(self) -> None:
-        self.lines: list[tuple[int, str]] = []
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
 
-    def log(self, level: int, msg: str) -> None:
-        self.lines.append((level, msg))
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
-def test_outside_a_task_the_story_goes_to_the_flow_runs_logger() -> None:
-    """Where no Prefect run context is current (a gate's worker thread), lines go to the flow run's logger."""
-    flow_logger = _Logger()
-    story = PrefectStory(flow_logger=flow_logger)
+def test_outside_a_task_the_story_goes_to_the_flow_run() -> None:
+    """Where no task run is current (between steps, a gate's worker thread), lines name the flow run only."""
+    handler = _Capture()
+    story = PrefectStory(flow_run_id="f-1", handler=handler)
     for entry in RUN:
         story.on_entry(entry)
     assert len(story.entries) == len(RUN)
-    assert [lvl for lvl, _ in flow_logger.lines].count(logging.ERROR) == 4
-    assert flow_logger.lines[0][1] == "run of demo in lab by ann"
+    records = handler.records
+    assert [r.levelno for r in records].count(logging.ERROR) == 4
+    assert records[0].getMessage() == "run of demo in lab by ann"
+    assert {(getattr(r, "flow_run_id", None), getattr(r, "task_run_id", "?")) for r in records} == {("f-1", None)}

@@ -193,37 +193,43 @@ def summary_markdown(entries: list[dict[str, Any]], *, report_path: Path | None 
 
 @dataclass
 class PrefectStory:
-    """Sends the story to the current Prefect flow run; built inside it (imports Prefect)."""
+    """Sends the story to the current Prefect flow run; built inside it (imports Prefect).
 
-    flow_logger: Any
+    Lines go to the API only, through Prefect's API log handler: the terminal already shows
+    golive's own lines, and Prefect's task-run logger is kept quiet there (cli/__init__.py).
+    """
+
+    flow_run_id: Any
+    handler: logging.Handler
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def start(cls) -> PrefectStory:
-        from prefect.logging import get_run_logger
+        from prefect.context import get_run_context
+        from prefect.logging.handlers import APILogHandler
 
-        return cls(flow_logger=get_run_logger())
+        flow_run = getattr(get_run_context(), "flow_run", None)
+        return cls(flow_run_id=flow_run.id if flow_run is not None else None, handler=APILogHandler())
 
     def on_entry(self, entry: dict[str, Any]) -> None:
         """A journal listener: keep the entry for the summary and log its line to the task or flow run."""
         self.entries.append(entry)
         line = story_line(entry)
-        if line is None:
+        if line is None or self.flow_run_id is None:
             return
         try:
-            self._logger().log(line[0], line[1])
+            self.handler.handle(self._record(*line))
         except Exception as exc:  # the UI is a view: a log that cannot be sent never stops a run
             log.warning("prefect_log_failed", error=str(exc))
 
-    def _logger(self) -> Any:
-        """The task run's logger where a step's task runs in this thread; else the flow run's."""
-        from prefect.exceptions import MissingContextError
-        from prefect.logging import get_run_logger
+    def _record(self, level: int, line: str) -> logging.LogRecord:
+        """A record for the step's task run where one runs in this thread; else for the flow run."""
+        from prefect.context import TaskRunContext
 
-        try:
-            return get_run_logger()
-        except MissingContextError:  # a gate's worker thread: no run context of its own
-            return self.flow_logger
+        task = TaskRunContext.get()
+        extra = {"flow_run_id": self.flow_run_id, "task_run_id": task.task_run.id if task is not None else None}
+        name = "prefect.task_runs" if task is not None else "prefect.flow_runs"
+        return logging.getLogger(name).makeRecord(name, level, __file__, 0, line, (), None, extra=extra)
 
     def publish(
         self, *, run_id: str, entries: list[dict[str, Any]] | None = None, report_path: Path | None = None
