@@ -27,6 +27,7 @@ from golive.runbook.models import (
     HttpCheck,
     K8sCheck,
     PrometheusCheck,
+    Runbook,
     TcpCheck,
 )
 from golive.runbook.types import batch_sizes
@@ -144,6 +145,17 @@ class Plan(_Out):
 def _digest(payload: dict[str, Any]) -> str:
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _runbook_payload(rb: Runbook) -> dict[str, Any]:
+    """The runbook as the digest sees it. The document's keys (contacts, risks, prerequisites)
+    count once written; left out, they are not in the payload, so runbooks that do not use
+    them keep the digest they had before golive knew them (a run started then still resumes)."""
+    body = rb.model_dump(mode="json")
+    for key in ("contacts", "risks", "prerequisites"):
+        if not body.get(key):
+            body.pop(key, None)
+    return body
 
 
 def _gate(check: Any, hosts: list[str]) -> Gate:
@@ -284,7 +296,7 @@ def build_plan(
         done_units.append((step.id, [f"{step.id} (no rollback)"] if rollback.kind == "missing" else own))
     payload = {
         "schema_version": PLAN_SCHEMA_VERSION,
-        "runbook": rb.model_dump(mode="json"),
+        "runbook": _runbook_payload(rb),
         "env": inventory.env if inventory else None,
         "params": {**rb.params, **(params or {})},
         "previous": {**rb.previous, **(previous or {})},

@@ -153,3 +153,19 @@ def test_gantt_svg_draws_one_bar_per_row_and_escapes_labels() -> None:
     assert svg.count("<rect") == 2
     assert svg.count('stroke="#fff"') == 1
     assert "ops&lt;&amp;&gt;" in svg and "ops<&>" not in svg
+
+
+def test_the_document_keys_count_in_the_digest_only_once_written(tmp_path: Path) -> None:
+    """An unused contacts:/risks: list leaves the digest as before; a written contact changes it."""
+    (tmp_path / "inventory").mkdir()
+    base = "name: d\nsteps:\n  - id: say\n    notify: hi\n"
+    variants = {
+        "plain": base,
+        "empty": "contacts: []\nrisks: []\nprerequisites: []\n" + base,
+        "contact": "contacts: [{role: lead, name: Ann, phone: '1'}]\n" + base,
+    }
+    digests = {}
+    for name, text in variants.items():
+        (tmp_path / f"{name}.yml").write_text(text)
+        digests[name] = prepare(tmp_path / f"{name}.yml", env=None, params={}).plan().digest
+    assert digests["plain"] == digests["empty"] != digests["contact"]
