@@ -269,10 +269,35 @@ def test_a_batched_ansible_step_is_one_ansible_playbook_unless_its_vars_change_p
         deploy_v1(lab, hosts)
 
 
+def prefect_logs(api_url: str, flow_run_id: str) -> list[dict[str, Any]]:
+    """Every log of a flow run and its task runs, oldest first."""
+    resp = httpx.post(
+        f"{api_url.rstrip('/')}/logs/filter",
+        json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200},
+        timeout=10.0,
+    )
+    resp.raise_for_status()
+    return [dict(r) for r in resp.json()]
+
+
+def prefect_artifacts(api_url: str, flow_run_id: str) -> list[dict[str, Any]]:
+    resp = httpx.post(
+        f"{api_url.rstrip('/')}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 20},
+        timeout=10.0,
+    )
+    resp.raise_for_status()
+    return [dict(a) for a in resp.json()]
+
+
 def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back_in_reverse(
-    project: Project, lab: Lab
+    project: Project, lab: Lab, lab_env: dict[str, str]
 ) -> None:
-    """v2-bad fails the 2 s latency gate in batch 1: only that batch was touched, everything is undone newest first."""
+    """v2-bad fails the 2 s latency gate in batch 1: only that batch was touched, everything is undone newest first.
+
+    The Prefect flow run tells the same story: its logs name the failing measurement with its
+    observed value and limit and the rollback, and it ends with a summary artifact.
+    """
     hosts = ["app-3", "app-4"]
     marker = "/srv/engine-bad-marker"
     assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
@@ -325,6 +350,31 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         roll = next(s for s in report["steps"] if s["id"] == "roll")
         assert roll["status"] == "failed" and roll["failed_at"] == entries[failed]["ts"]
         assert [c["status"] for c in report["rollback"]["compensations"]] == ["done", "done"]
+
+        api = lab_env["PREFECT_API_URL"]
+        flow_run = prefect_flow_run(api, entries[0]["run_id"])
+        assert flow_run is not None
+        bad = next(e for e in entries if e["event"] == "check_result" and e["outcome"] == "fail")
+
+        def story() -> list[dict[str, Any]] | None:  # logs reach the server from a background worker
+            found = prefect_logs(api, flow_run["id"])
+            return found if any(str(r["message"]).startswith("run rolled_back") for r in found) else None
+
+        records = eventually(
+            story,
+            timeout=30,
+            what="the run's story in the flow run's logs",
+        )
+        logs = [str(r["message"]) for r in records]
+        gate_log = next(r for r in records if str(r["message"]).startswith(f"gate {bad['check']} on {bad['host']}"))
+        assert gate_log["task_run_id"], "a measurement taken in a step's task run is logged to that task run"
+        gate_lines = [m for m in logs if m.startswith(f"gate {bad['check']} on {bad['host']}") and "FAIL" in m]
+        assert any(bad["observed"] in m and bad["limit"] in m for m in gate_lines), [m for m in logs if "gate" in m]
+        assert any(m.startswith("undone: rollback:roll[batch 1]") for m in logs), logs
+        assert any(m.startswith("run rolled_back (exit 1)") for m in logs), logs
+        artifacts = prefect_artifacts(api, flow_run["id"])
+        assert [a["type"] for a in artifacts] == ["markdown"], artifacts
+        assert "rolled_back" in artifacts[0]["data"] and bad["limit"] in artifacts[0]["data"]
     finally:
         deploy_v1(lab, hosts)
         for h in hosts:

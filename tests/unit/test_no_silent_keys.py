@@ -126,6 +126,23 @@ ENV_PLAN: dict[str, Any] = {
     "golive_prometheus_url": "http://127.0.0.1:9092",
 }
 
+# field -> a new value: the go-live document (golive doc) must differ.
+DOC: dict[str, tuple[tuple[str | int, ...], Any]] = {
+    "Runbook.contacts": (("contacts",), None),
+    "Runbook.risks": (("risks",), None),
+    "Runbook.prerequisites": (("prerequisites",), ["change approved"]),
+    "Contact.role": (("contacts", 0, "role"), "lead"),
+    "Contact.name": (("contacts", 0, "name"), "Bo"),
+    "Contact.phone": (("contacts", 0, "phone"), "+1 555 0199"),
+    "Contact.chat": (("contacts", 0, "chat"), "@bo"),
+    "Contact.email": (("contacts", 0, "email"), "bo@example.com"),
+    "Risk.risk": (("risks", 0, "risk"), "lock contention"),
+    "Risk.likelihood": (("risks", 0, "likelihood"), "high"),
+    "Risk.impact": (("risks", 0, "impact"), "low"),
+    "Risk.mitigation": (("risks", 0, "mitigation"), "throttle"),
+    "Risk.owner": (("risks", 0, "owner"), "web"),
+}
+
 # field -> tests that prove what it does where the plan cannot show it.
 WITNESS: dict[str, list[str]] = {
     "Runbook.envs": ["cases/43-env-not-allowed"],
@@ -183,10 +200,10 @@ def _fields() -> list[str]:
 
 def test_every_field_has_a_witness() -> None:
     """No field of the runbook or the env settings is accepted without proof that it acts."""
-    proven = {*PLAN, *WITNESS, *KNOWN_GAPS, *(f"EnvSettings.{k}" for k in ENV_PLAN)}
+    proven = {*PLAN, *DOC, *WITNESS, *KNOWN_GAPS, *(f"EnvSettings.{k}" for k in ENV_PLAN)}
     missing = [f for f in _fields() if f not in proven]
     assert not missing, f"fields with no test that they do something: {missing}"
-    stale = [f for f in [*PLAN, *WITNESS] if f not in _fields()]
+    stale = [f for f in [*PLAN, *DOC, *WITNESS] if f not in _fields()]
     assert not stale, f"entries for fields that no longer exist: {stale}"
 
 
@@ -262,3 +279,19 @@ def test_changing_an_env_setting_changes_the_plan(project: Path, key: str) -> No
     finally:
         settings.write_text(original)
     assert after != before, f"{key} = {ENV_PLAN[key]!r} left the plan unchanged"
+
+
+def _document(project: Path, body: dict[str, Any]) -> str:
+    from golive.report.document import render_document
+
+    path = project / "runbook.yml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return render_document(prepare(path, env="test", params={}), fmt="md")
+
+
+@pytest.mark.parametrize("field", sorted(DOC))
+def test_changing_the_field_changes_the_golive_document(project: Path, field: str) -> None:
+    """Each key the go-live document shows: a different value, a different document."""
+    base = yaml.safe_load((DATA / "runbook.yml").read_text())
+    path, value = DOC[field]
+    assert _document(project, _set(base, path, value)) != _document(project, base), f"{field} left the doc unchanged"

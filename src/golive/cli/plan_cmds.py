@@ -112,3 +112,33 @@ def render_dry_run(report: Any, *, summary: Console) -> None:
         err.print(f"dry run: {len(report.problems)} problem(s); nothing was changed.", style="bold red")
     else:
         summary.print(f"server dry-run: {report.accepted} change(s) accepted")
+
+
+@app.command()
+def doc(
+    runbook: Annotated[Path, typer.Argument(help="runbook YAML file")],
+    env: EnvOpt = None,
+    param: ParamOpt = None,
+    inventory: InvOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="html (one self-contained file) or md")] = "html",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write here instead of to stdout")] = None,
+) -> None:
+    """Write the go-live document: purpose, window, hosts, contacts, risks, timeline, steps, rollback paths, digest."""
+    from golive.context import prepare
+    from golive.report.document import render_document
+
+    if fmt not in ("html", "md"):
+        fail_input(RunbookError.single("--format", None, f"unknown format {fmt!r}", "use --format html or --format md"))
+    try:
+        ctx = prepare(runbook, env=env, params=parse_params(param), inventory_path=inventory)
+        text = render_document(ctx, fmt="html" if fmt == "html" else "md")
+    except RunbookError as exc:
+        fail_input(exc)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail_input(RunbookError.single(output, None, f"cannot write the document: {exc.strerror}", "check the path"))
+    err.print(f"{output}: go-live document of {ctx.loaded.runbook.name} ({fmt})", markup=False)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from golive.context import RunContext, prepare
 from golive.engine.envlock import Holder, LockHeld, LockUnavailable, env_lock, server_configured
@@ -26,6 +26,9 @@ from golive.engine.state import RunState, fold
 from golive.engine.window import WindowGuard, closed_message
 from golive.history import previous_from_history  # kept importable from here for older callers
 from golive.plan import PlanInput, diff_inputs
+
+if TYPE_CHECKING:
+    from golive.engine.story import PrefectStory
 
 __all__ = [
     "Refused",
@@ -148,6 +151,21 @@ def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
     return task(fn, name=name, task_run_name=name, persist_result=False, cache_policy=NO_CACHE)()  # type: ignore[call-overload]
 
 
+def _tell_in_prefect(runner: Runner) -> PrefectStory:
+    """Every entry the runner records also goes to the flow run's (or step's task run's) logs."""
+    from golive.engine.story import PrefectStory
+
+    story = PrefectStory.start()
+    shown = runner.steer.listener
+
+    def both(entry: dict[str, Any]) -> None:
+        shown(entry)
+        story.on_entry(entry)
+
+    runner.steer.listener = both
+    return story
+
+
 def _run_in_flow(runner: Runner, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
     """``body`` as a Prefect flow run (or plainly); then no Ansible play of the runner is left running."""
     try:
@@ -166,7 +184,13 @@ def _in_prefect_flow(runner: Runner, body: Callable[[], int], *, flow_name: str)
 
     def tracked() -> int:
         started.append(True)
-        return body()
+        story = _tell_in_prefect(runner)
+        try:
+            return body()
+        finally:
+            # The report path is None until `golive report` writes one at the run's end.
+            entries = list(runner.journal.entries(on_damage=lambda _: None))
+            story.publish(run_id=runner.run_id, entries=entries, report_path=None)
 
     try:
         return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name, seal=runner.journal.seal)

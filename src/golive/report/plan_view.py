@@ -7,11 +7,15 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from golive.plan import Plan, ScheduleInfo, action_summary
+from golive.plan import Gate, Plan, ScheduleInfo, action_summary
 from golive.runbook.types import format_duration
 from golive.windows import when
 
-__all__ = ["render_plan", "schedule_lines"]
+__all__ = ["gate_text", "render_plan", "schedule_lines"]
+
+
+def gate_text(g: Gate) -> str:
+    return f"{g.kind} {g.target} [{g.limit}]" + (f" x{g.count}/{g.interval_s:g}s" if g.count > 1 else "")
 
 
 def render_plan(plan: Plan, *, console: Console) -> None:
@@ -27,13 +31,7 @@ def render_plan(plan: Plan, *, console: Console) -> None:
         batches = "\n".join(f"{b.index}: {', '.join(b.hosts)}" for b in s.batches) or (
             ", ".join(s.hosts) if s.hosts else "-"
         )
-        gates = (
-            "\n".join(
-                f"{g.kind} {g.target} [{g.limit}]" + (f" x{g.count}/{g.interval_s:g}s" if g.count > 1 else "")
-                for g in s.gates
-            )
-            or "-"
-        )
+        gates = "\n".join(gate_text(g) for g in s.gates) or "-"
         console_rb = s.rollback.kind + (f": {s.rollback.detail}" if s.rollback.detail else "")
         steps.add_row(
             str(s.index + 1),

@@ -237,7 +237,7 @@ def _issue_from(err: ErrorDetails, *, data: Any, lmap: LineMap) -> Issue:
 
 def _got(etype: str, value: Any) -> str:
     """What was written instead, for type errors whose pydantic message omits it."""
-    if not etype.endswith(("_type", "_parsing")) or etype == "missing":
+    if not etype.endswith(("_type", "_parsing", "literal_error")) or etype == "missing":
         return ""
     if isinstance(value, dict):
         return ", got a mapping"

@@ -40,6 +40,7 @@ __all__ = [
     "Check",
     "CommandCheck",
     "CommandExpect",
+    "Contact",
     "HttpCheck",
     "HttpExpect",
     "K8sAction",
@@ -48,6 +49,7 @@ __all__ = [
     "Model",
     "PrometheusCheck",
     "Repeat",
+    "Risk",
     "Runbook",
     "Step",
     "TcpCheck",
@@ -339,6 +341,35 @@ class Window(Model):
     tz: str = "UTC"
 
 
+class Contact(Model):
+    """Who to call when the go-live goes wrong: the escalation list of the go-live document."""
+
+    role: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    phone: str | None = None
+    chat: str | None = None
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if not (self.phone or self.chat or self.email):
+            raise ValueError(f"contact {self.name!r} cannot be reached; give at least one of phone:, chat:, email:")
+        return self
+
+
+Level = Literal["low", "medium", "high"]
+
+
+class Risk(Model):
+    """One line of the risk register: what may go wrong, how likely, how bad, what is done about it."""
+
+    risk: str = Field(min_length=1)
+    likelihood: Level
+    impact: Level
+    mitigation: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+
+
 class Runbook(Model):
     name: str = Field(min_length=1)
     description: str | None = None
@@ -349,6 +380,10 @@ class Runbook(Model):
     previous: dict[str, Any] = {}
     window: Window | None = None
     envs: list[str] | None = None
+    # For the go-live document (golive doc): escalation, risk register, what must be true first.
+    contacts: list[Contact] = []
+    risks: list[Risk] = []
+    prerequisites: list[str] = []
     steps: list[Step] = Field(min_length=1)
 
     def step(self, step_id: str) -> StepBase:
