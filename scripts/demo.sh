@@ -62,12 +62,16 @@ $G runs --limit 5
 echo "== the report of the rolled-back release (HTML: timeline, gates, rollback; prints to PDF)"
 report_html="$PWD/.golive/reports/rolled-back-$bad_run.html"
 $G report "$bad_run" -o "$report_html"
+echo "== the go-live document of the hybrid cutover (owners, contacts, risks, planned timeline, rollback paths)"
+doc_html="$PWD/.golive/reports/core-migration-golive.html"
+$G doc runbooks/core-migration.yml -e lab -p version=v2 -o "$doc_html"
 prefect_ui=$(sed -n 's#^PREFECT_API_URL=\(.*\)/api$#\1#p' "$GOLIVE_LAB_DIR/env" 2>/dev/null || true)
 cat <<TXT
 
 Where to look:
   journals:   runs/<run id>/journal.jsonl   (golive status <run id>, golive runs)
   report:     $report_html   (golive report <run id> [--format html|md|json] [-o FILE])
+  document:   $doc_html   (golive doc RUNBOOK -e ENV [--format html|md] [-o FILE])
   Prefect UI: ${prefect_ui:-"(lab Prefect server not running)"}  (flow runs named by run id, task runs by step id)
   the lab:    golive lab status;  golive lab down  stops every process it started
 TXT

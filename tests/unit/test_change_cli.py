@@ -73,6 +73,14 @@ def test_plan_save_records_the_change_owner_only_and_prints_its_id(project: Path
     assert re.search(r"plan digest [0-9a-f]{64}", shown.output)
 
 
+def test_a_saved_change_carries_the_go_live_document_its_approvers_read(project: Path) -> None:
+    """plan --save attaches golive doc's Markdown; change show --document prints it, step and rollback included."""
+    cid = propose("prod")
+    shown = golive("change", "show", cid, "--document")
+    assert shown.exit_code == 0
+    assert "deploy" in shown.output and "Rollback" in shown.output, shown.output[:2000]
+
+
 def test_changes_lists_id_runbook_env_proposer_and_state_filtered_by_env(project: Path) -> None:
     """golive changes shows one row per change; -e keeps one env's."""
     in_prod, in_test = propose("prod"), propose("test")

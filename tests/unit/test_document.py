@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from golive.cli import app
 from golive.context import prepare
 from golive.report.document import render_document
-from golive.report.planned_gantt import GanttBatch, GanttRow, planned_rows, render_gantt_svg
+from golive.report.gantt import render_svg
+from golive.report.planned_gantt import GanttBatch, GanttRow, planned_gantt, planned_rows
 from golive.runbook import load_runbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,8 +138,8 @@ def test_planned_rows_lay_steps_end_to_end_and_share_a_step_among_its_batches() 
     assert batched.batches[0].start_s == batched.start_s
 
 
-def test_gantt_svg_draws_one_bar_per_row_and_escapes_labels() -> None:
-    """The SVG has one bar per step, a divider per later batch, and escapes step and owner text."""
+def test_the_planned_gantt_has_a_row_per_step_and_a_bar_per_batch() -> None:
+    """The chart the document draws: one row per step, its planned bar, one batch bar per batch."""
     rows = [
         GanttRow(step="a", owner="ops<&>", start_s=0, duration_s=10),
         GanttRow(
@@ -149,9 +150,11 @@ def test_gantt_svg_draws_one_bar_per_row_and_escapes_labels() -> None:
             batches=[GanttBatch("batch 1", 10, 15), GanttBatch("batch 2", 25, 15)],
         ),
     ]
-    svg = render_gantt_svg(rows)
-    assert svg.count("<rect") == 2
-    assert svg.count('stroke="#fff"') == 1
+    gantt = planned_gantt(rows, title="t")
+    assert [r.label for r in gantt.rows] == ["a", "b"]
+    assert [len(r.of("planned")) for r in gantt.rows] == [1, 1]
+    assert [len(r.of("batch")) for r in gantt.rows] == [0, 2]
+    svg = render_svg(gantt)
     assert "ops&lt;&amp;&gt;" in svg and "ops<&>" not in svg
 
 

@@ -111,6 +111,8 @@ class Change(BaseModel):
     inputs: list[PlanInput] = []
     policy: ChangePolicy = ChangePolicy()
     plan: dict[str, Any]
+    # The go-live document (golive doc, Markdown) of the plan, as the approvers read it.
+    document: str | None = None
     events: list[ChangeEvent] = []
 
     def approvals(self, policy: ChangePolicy | None = None) -> list[str]:

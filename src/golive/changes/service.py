@@ -128,9 +128,16 @@ def propose(
         inputs=inputs_of(ctx, plan),
         policy=policy_of(ctx.inventory),
         plan=plan.model_dump(mode="json"),
+        document=_document(ctx),
     )
     store.create(change)
     return change
+
+
+def _document(ctx: RunContext) -> str:
+    from golive.report.document import render_document
+
+    return render_document(ctx, fmt="md")
 
 
 def approve(store: ChangeStore, change_id: str, *, by: str | None, comment: str | None = None) -> Change:

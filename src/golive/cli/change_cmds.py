@@ -79,10 +79,19 @@ def reject_change(
 
 
 @change_app.command("show")
-def show_change(change_id: IdArg, root: RootOpt = Path(".")) -> None:
+def show_change(
+    change_id: IdArg,
+    root: RootOpt = Path("."),
+    document: Annotated[
+        bool, typer.Option("--document", help="print the go-live document (Markdown) saved with the change")
+    ] = False,
+) -> None:
     """A change: its plan in short, digest, inputs, approvals and state."""
     with change_errors():
         change = _store(root).get(change_id)
+    if document:
+        out.print(change.document or f"change {change.id} was saved without a document", markup=False)
+        return
     state = change.state()
     out.print(f"change {change.id}  {state.label()}", style="bold", markup=False)
     out.print(f"runbook {change.runbook} ({change.file})  env {change.env}", markup=False)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from golive.plan import Plan, PlannedStep, action_summary
+from golive.report.gantt import render_svg
 from golive.report.plan_view import gate_text
-from golive.report.planned_gantt import owner_colours, planned_rows, render_gantt_svg
+from golive.report.planned_gantt import owner_colours, planned_gantt, planned_rows
 from golive.runbook.load import load_runbook
 from golive.runbook.models import Contact, Runbook
 from golive.runbook.types import format_duration
@@ -144,13 +145,14 @@ def render_document(source: RunContext | Plan, *, fmt: DocFormat = "html") -> st
     """
     plan, runbook, inventory = _sources(source)
     rows = planned_rows(plan)
+    chart = planned_gantt(rows, title=f"Planned timeline of {plan.runbook}")
     context = {
         "plan": plan,
         "runbook": runbook,
         "env": plan.env,
         "steps": _steps(plan, runbook),
         "rows": rows,
-        "gantt_svg": render_gantt_svg(rows, title=f"Planned timeline of {plan.runbook}") if fmt == "html" else "",
+        "gantt_svg": render_svg(chart) if fmt == "html" else "",
         "freezes": _freezes(inventory),
         "hosts": _hosts(inventory, plan),
         "colours": owner_colours([r.owner for r in rows]),
