@@ -375,6 +375,8 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         artifacts = prefect_artifacts(api, flow_run["id"])
         assert [a["type"] for a in artifacts] == ["markdown"], artifacts
         assert "rolled_back" in artifacts[0]["data"] and bad["limit"] in artifacts[0]["data"]
+        report = project.runs / entries[0]["run_id"] / "report.html"
+        assert f"Full report: `{report}`" in artifacts[0]["data"] and report.is_file()
     finally:
         deploy_v1(lab, hosts)
         for h in hosts:

@@ -154,4 +154,3 @@ class Change(BaseModel):
                 continue
             return e.run_id, finished
         return None
-

@@ -151,6 +151,19 @@ def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
     return task(fn, name=name, task_run_name=name, persist_result=False, cache_policy=NO_CACHE)()  # type: ignore[call-overload]
 
 
+def _write_report(runner: Runner) -> Path | None:
+    """The run's HTML report beside its journal, for the flow run's artifact to point at."""
+    from golive.report.render import write_run_report  # the report reads the engine's state, not the reverse
+
+    try:
+        return write_run_report(runner.journal, runner.journal.path.parent / "report.html")
+    except Exception as exc:  # a report must never change how a run ends
+        import structlog
+
+        structlog.get_logger(__name__).warning("report_not_written", run_id=runner.run_id, problem=str(exc))
+        return None
+
+
 def _tell_in_prefect(runner: Runner) -> PrefectStory:
     """Every entry the runner records also goes to the flow run's (or step's task run's) logs."""
     from golive.engine.story import PrefectStory
@@ -188,9 +201,8 @@ def _in_prefect_flow(runner: Runner, body: Callable[[], int], *, flow_name: str)
         try:
             return body()
         finally:
-            # The report path is None until `golive report` writes one at the run's end.
             entries = list(runner.journal.entries(on_damage=lambda _: None))
-            story.publish(run_id=runner.run_id, entries=entries, report_path=None)
+            story.publish(run_id=runner.run_id, entries=entries, report_path=_write_report(runner))
 
     try:
         return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name, seal=runner.journal.seal)

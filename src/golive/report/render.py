@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -13,7 +14,10 @@ from golive.report.gate_chart import gate_svg
 from golive.report.run_report import gantt_of, text_timeline
 from golive.runbook.types import format_duration
 
-__all__ = ["FORMATS", "render", "render_html", "render_json", "render_markdown"]
+if TYPE_CHECKING:
+    from golive.engine.journal import Journal
+
+__all__ = ["FORMATS", "render", "render_html", "render_json", "render_markdown", "write_run_report"]
 
 FORMATS = ("html", "md", "json")
 
@@ -58,3 +62,14 @@ def render_json(report: dict[str, Any]) -> str:
 
 def render(report: dict[str, Any], fmt: str) -> str:
     return {"html": render_html, "md": render_markdown, "json": render_json}[fmt](report)
+
+
+def write_run_report(journal: Journal, path: Path) -> Path:
+    """The run's HTML report from its journal, written (0600) to ``path``."""
+    from golive.engine.state import fold
+    from golive.report.run_report import build_report
+
+    html = render_html(build_report(fold(journal), integrity=journal.integrity()))
+    path.write_text(html, encoding="utf-8")
+    path.chmod(0o600)
+    return path
