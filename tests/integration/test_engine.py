@@ -373,10 +373,13 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         assert any(m.startswith("undone: rollback:roll[batch 1]") for m in logs), logs
         assert any(m.startswith("run rolled_back (exit 1)") for m in logs), logs
         artifacts = prefect_artifacts(api, flow_run["id"])
-        assert [a["type"] for a in artifacts] == ["markdown"], artifacts
-        assert "rolled_back" in artifacts[0]["data"] and bad["limit"] in artifacts[0]["data"]
+        assert [a["type"] for a in artifacts] == ["markdown", "markdown"], artifacts
+        summary = next(a["data"] for a in artifacts if not a["key"].endswith("-report"))
+        assert "rolled_back" in summary and bad["limit"] in summary
         report = project.runs / entries[0]["run_id"] / "report.html"
-        assert f"Full report: `{report}`" in artifacts[0]["data"] and report.is_file()
+        assert f"Full report: `{report}`" in summary and report.is_file()
+        full = next(a["data"] for a in artifacts if a["key"].endswith("-report"))
+        assert all(step in full for step in ("roll", "rollback:roll[batch 1]")), full[:2000]
     finally:
         deploy_v1(lab, hosts)
         for h in hosts:

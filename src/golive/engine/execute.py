@@ -151,12 +151,12 @@ def prefect_task(name: str, fn: Callable[[], Any]) -> Any:
     return task(fn, name=name, task_run_name=name, persist_result=False, cache_policy=NO_CACHE)()  # type: ignore[call-overload]
 
 
-def _write_report(runner: Runner) -> Path | None:
-    """The run's HTML report beside its journal, for the flow run's artifact to point at."""
+def _write_report(runner: Runner, path: Path) -> str | None:
+    """The run's HTML report beside its journal (its Markdown returned), for the flow run's artifacts."""
     from golive.report.render import write_run_report  # the report reads the engine's state, not the reverse
 
     try:
-        return write_run_report(runner.journal, runner.journal.path.parent / "report.html")
+        return write_run_report(runner.journal, path)
     except Exception as exc:  # a report must never change how a run ends
         import structlog
 
@@ -202,7 +202,14 @@ def _in_prefect_flow(runner: Runner, body: Callable[[], int], *, flow_name: str)
             return body()
         finally:
             entries = list(runner.journal.entries(on_damage=lambda _: None))
-            story.publish(run_id=runner.run_id, entries=entries, report_path=_write_report(runner))
+            path = runner.journal.path.parent / "report.html"
+            markdown = _write_report(runner, path)
+            story.publish(
+                run_id=runner.run_id,
+                entries=entries,
+                report_path=path if markdown is not None else None,
+                report_markdown=markdown,
+            )
 
     try:
         return run_as_flow(run_id=runner.run_id, body=tracked, flow_name=flow_name, seal=runner.journal.seal)

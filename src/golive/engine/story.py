@@ -232,9 +232,15 @@ class PrefectStory:
         return logging.getLogger(name).makeRecord(name, level, __file__, 0, line, (), None, extra=extra)
 
     def publish(
-        self, *, run_id: str, entries: list[dict[str, Any]] | None = None, report_path: Path | None = None
+        self,
+        *,
+        run_id: str,
+        entries: list[dict[str, Any]] | None = None,
+        report_path: Path | None = None,
+        report_markdown: str | None = None,
     ) -> None:
-        """The summary artifact of the flow run (at its end, also after a failure).
+        """The summary artifact of the flow run (at its end, also after a failure), and the
+        run's whole report in Markdown as a second one when it could be built.
 
         ``entries``: the whole journal, where this process saw only part of it (a resumed run).
         """
@@ -247,5 +253,9 @@ class PrefectStory:
                 key=key,
                 description=f"golive run {run_id}: outcome and gate results",
             )
+            if report_markdown is not None:
+                create_markdown_artifact(
+                    markdown=report_markdown, key=f"{key}-report"[:100], description=f"golive report {run_id}"
+                )
         except Exception as exc:
             log.warning("prefect_artifact_failed", run_id=run_id, error=str(exc))

@@ -64,12 +64,12 @@ def render(report: dict[str, Any], fmt: str) -> str:
     return {"html": render_html, "md": render_markdown, "json": render_json}[fmt](report)
 
 
-def write_run_report(journal: Journal, path: Path) -> Path:
-    """The run's HTML report from its journal, written (0600) to ``path``."""
+def write_run_report(journal: Journal, path: Path) -> str:
+    """The run's HTML report from its journal, written (0600) to ``path``; returns its Markdown."""
     from golive.engine.state import fold
     from golive.report.run_report import build_report
 
-    html = render_html(build_report(fold(journal), integrity=journal.integrity()))
-    path.write_text(html, encoding="utf-8")
+    report = build_report(fold(journal), integrity=journal.integrity())
+    path.write_text(render_html(report), encoding="utf-8")
     path.chmod(0o600)
-    return path
+    return render_markdown(report)
