@@ -90,11 +90,11 @@ def test_changes_kept_on_the_prefect_server_take_concurrent_approvals_and_refuse
     assert cid in project.golive("changes", "-e", "lab").stdout
     assert not (project.runs / "changes").exists()
 
-    with rb.open("a") as f:
-        f.write("# edited after approval\n")
+    with rb.open("a") as f:  # a comment alone is not an input: the digest reads the parsed runbook
+        f.write("description: edited after approval\n")
     refused = project.golive("run", "--change", cid, "--no-prefect")
     assert refused.returncode == EXIT_REFUSED, refused.stderr
-    assert re.search(r"runbooks/checked\.yml \(runbook\): [0-9a-f]{12} → [0-9a-f]{12}", refused.stderr), refused.stderr
+    assert re.search(r"runbook change-check: [0-9a-f]{12} → [0-9a-f]{12}", refused.stderr), refused.stderr
     assert project.golive("change", "reject", cid, "--as", "ann").returncode == 0
     late = project.golive("change", "approve", cid, "--as", "cy")
     assert late.returncode == EXIT_REFUSED and "rejected by ann" in late.stderr
