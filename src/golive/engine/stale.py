@@ -69,6 +69,8 @@ def refuse_if_stale(
 ) -> None:
     """Raise StaleRefused when a newer run of the run's env exists; forced, journal that and go on."""
     first, _ = journal_ends(journal.path)
+    if first.get("event") != "run_started":
+        return  # no start to compare: resume and abort refuse such a journal themselves
     newer = newer_run(root, run_id=run_id, env=first.get("env"), started=str(first.get("ts") or ""))
     if newer is None:
         return
