@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["journal_ends", "last_line", "previous_from_history", "runs_dir"]
+__all__ = ["RunEnds", "journal_ends", "last_line", "previous_from_history", "runs_dir", "runs_in_env"]
 
 
 def runs_dir(root: Path) -> Path:
@@ -103,3 +104,43 @@ def previous_from_history(root: Path, *, runbook: str, env: str | None) -> dict[
         if succeeded:
             return dict(first.get("params") or {})
     return {}
+
+
+@dataclass(frozen=True)
+class RunEnds:
+    """A run as the two ends of its journal tell it: what, where, when it started, how it ended."""
+
+    run_id: str
+    path: Path
+    first: dict[str, Any]
+    last: dict[str, Any]
+
+    @property
+    def started(self) -> str:
+        return str(self.first.get("ts") or "")
+
+    @property
+    def runbook(self) -> str | None:
+        return self.first.get("runbook")
+
+    def final_status(self) -> str | None:
+        """How the run ended; None while it has not (running, or its process died)."""
+        event = self.last.get("event")
+        if event == "run_finished":
+            return self.last.get("status")
+        if event == "run_refused":
+            return "refused"
+        return _final_status(self.path)  # a late control may follow the end: read it through
+
+
+def runs_in_env(root: Path, *, env: str | None) -> list[RunEnds]:
+    """Every run of ``env``, oldest first by its ``run_started`` time (only each journal's ends are read)."""
+    base = runs_dir(root)
+    if not base.is_dir():
+        return []
+    found = []
+    for path in base.glob("*/journal.jsonl"):
+        first, last = journal_ends(path)
+        if first.get("event") == "run_started" and first.get("env") == env:
+            found.append(RunEnds(path.parent.name, path, first, last))
+    return sorted(found, key=lambda r: (r.started, r.run_id))

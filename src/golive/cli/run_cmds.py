@@ -112,6 +112,13 @@ def run(
         typer.Option("--break-glass", help="run outside the change window or in a freeze (needs --reason; journaled)"),
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="why --break-glass is needed")] = None,
+    after_crash: Annotated[
+        bool,
+        typer.Option(
+            "--after-crash",
+            help="start although the env's previous run died unfinished (not resumed or aborted; journaled)",
+        ),
+    ] = False,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
     if break_glass and not (reason or "").strip():
@@ -120,7 +127,9 @@ def run(
     glass = reason if break_glass else None
     if change is not None:
         given = _fixed_by_change(runbook, env, param, inventory, check)
-        _run_change(change, given=given, no_prefect=no_prefect, as_user=as_user, break_glass=glass)
+        _run_change(
+            change, given=given, no_prefect=no_prefect, as_user=as_user, break_glass=glass, after_crash=after_crash
+        )
     if runbook is None:
         err.print("name a runbook (golive run RUNBOOK -e ENV) or an approved change (--change ID)", style="red")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -143,7 +152,11 @@ def run(
         err.print(f"refused: {exc}", style="bold red", markup=False)
         raise typer.Exit(EXIT_REFUSED) from None
     _window_notes(ctx, break_glass=glass)
-    _execute(lambda **kw: _execute_new(ctx, break_glass=glass, **kw), no_prefect=no_prefect, as_user=as_user)
+    _execute(
+        lambda **kw: _execute_new(ctx, break_glass=glass, after_crash=after_crash, **kw),
+        no_prefect=no_prefect,
+        as_user=as_user,
+    )
 
 
 def _fixed_by_change(
@@ -161,7 +174,13 @@ def _execute_new(ctx: Any, **kw: Any) -> tuple[Any, int]:
 
 
 def _run_change(
-    change_id: str, *, given: list[str], no_prefect: bool, as_user: str | None, break_glass: str | None
+    change_id: str,
+    *,
+    given: list[str],
+    no_prefect: bool,
+    as_user: str | None,
+    break_glass: str | None,
+    after_crash: bool = False,
 ) -> NoReturn:
     from golive.changes import change_store, execute_change, prepare_change_run
     from golive.cli.change_cmds import change_errors
@@ -187,7 +206,7 @@ def _run_change(
     _prefect_setup(ctx.root, not no_prefect)
     _window_notes(ctx, break_glass=break_glass)
     _execute(
-        lambda **kw: execute_change(store, change, ctx, break_glass=break_glass, **kw),
+        lambda **kw: execute_change(store, change, ctx, break_glass=break_glass, after_crash=after_crash, **kw),
         no_prefect=no_prefect,
         as_user=as_user,
     )
@@ -278,14 +297,36 @@ def _check_window(ctx: Any) -> None:
         out.print(line)
 
 
+ForceStale = Annotated[
+    bool,
+    typer.Option("--force-stale", help="go on although a newer run of the env exists (needs --reason; journaled)"),
+]
+
+
+def _stale_reason(force_stale: bool, reason: str | None) -> str | None:
+    """The --force-stale reason; exit 2 when the flag comes without one."""
+    if not force_stale:
+        return None
+    if not (reason or "").strip():
+        err.print("--force-stale needs --reason TEXT: say why the older run must act on the env", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return reason
+
+
 @app.command()
 def resume(
-    run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None, no_prefect: NoPrefect = False
+    run_id: RunArg = None,
+    root: RootOpt = Path("."),
+    as_user: ByOpt = None,
+    no_prefect: NoPrefect = False,
+    force_stale: ForceStale = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="why --force-stale is needed")] = None,
 ) -> None:
     """Continue a paused run, or restart a killed one from its journal (same runbook digest only)."""
     from golive.engine.execute import Refused, execute_resume
     from golive.report.live import LiveView
 
+    stale = _stale_reason(force_stale, reason)
     r = project_root(root)
     _prefect_setup(r, not no_prefect)
     view = LiveView(console=err)
@@ -298,6 +339,7 @@ def resume(
             listener=view.on_event,
             ask_rollback=lambda: _ask_rollback(view),
             by=as_user,
+            force_stale=stale,
         )
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
@@ -319,13 +361,15 @@ def abort(
     root: RootOpt = Path("."),
     as_user: ByOpt = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
+    force_stale: ForceStale = False,
 ) -> None:
     """Roll a run back now (the live runner does it; a dead run is rolled back from its journal)."""
     from golive.engine.execute import Refused, execute_abort
 
+    stale = _stale_reason(force_stale, reason)
     try:
         r = project_root(root)
-        handle, code, how = execute_abort(r, run_id, by=as_user, reason=reason)
+        handle, code, how = execute_abort(r, run_id, by=as_user, reason=reason, force_stale=stale)
     except Refused as exc:
         err.print(f"refused: {exc}", style="bold red")
         raise typer.Exit(EXIT_REFUSED) from None

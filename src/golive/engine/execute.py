@@ -22,6 +22,7 @@ from golive.context import RunContext, prepare
 from golive.engine.envlock import Holder, LockHeld, LockUnavailable, env_lock, server_configured
 from golive.engine.journal import Journal, JournalCorrupt, runs_dir
 from golive.engine.runner import Runner, current_user
+from golive.engine.stale import StaleRefused, lock_held, refuse_after_crash, refuse_if_stale
 from golive.engine.state import RunState, fold
 from golive.engine.window import WindowGuard, closed_message
 from golive.history import previous_from_history  # kept importable from here for older callers
@@ -123,18 +124,7 @@ def _run_lock(handle: RunHandle) -> Iterator[None]:
 
 def is_live(handle: RunHandle) -> bool:
     """True while a runner process holds the run's lock."""
-    path = handle.dir / "lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    return lock_held(handle.dir)
 
 
 def send_control(handle: RunHandle, action: str, *, by: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -299,15 +289,22 @@ def execute_new(
     break_glass: str | None = None,
     now: Callable[[], datetime] | None = None,
     change_id: str | None = None,
+    after_crash: bool = False,
 ) -> tuple[RunHandle, int]:
     """Start a run; outside its change window (or in a freeze) it is refused before anything exists.
 
     ``break_glass`` (the reason) runs it anyway, journaled; ``now`` replaces the wall clock;
-    ``change_id`` names the approved change the run carries out.
+    ``change_id`` names the approved change the run carries out. After a run of the env that
+    died unfinished, the start is refused unless ``after_crash`` (journaled on run_started).
     """
     window = window_guard(ctx, break_glass=break_glass, now=now)
+    try:
+        crashed = refuse_after_crash(ctx.root, env=ctx.env, after_crash=after_crash)
+    except StaleRefused as exc:
+        raise Refused(str(exc)) from None
     name = ctx.loaded.runbook.name
     meta = ctx.journal_meta() | ({"change_id": change_id} if change_id else {})
+    meta |= {"after_crash": crashed} if crashed else {}
     run_id = new_run_id(name)
     handle = RunHandle(run_id, runs_dir(ctx.root) / run_id)
     # The environment is locked before the run's directory exists: a refused start leaves nothing.
@@ -371,8 +368,12 @@ def execute_resume(
     listener: Callable[[dict[str, Any]], None] | None = None,
     ask_rollback: Callable[[], bool] | None = None,
     by: str | None = None,
+    force_stale: str | None = None,
 ) -> tuple[RunHandle, int, str]:
-    """Resume a paused live run (a control entry) or restart a dead one from its journal."""
+    """Resume a paused live run (a control entry) or restart a dead one from its journal.
+
+    A dead run older than its env's newest run is refused unless ``force_stale`` (the reason).
+    """
     handle = find_run(root, run_id)
     live = is_live(handle)
     state = _state_of(handle, live=live)
@@ -381,6 +382,7 @@ def execute_resume(
     if live:
         send_control(handle, "resume", by=by)
         return handle, 0, "signalled"
+    _refuse_if_stale(root, handle, action="resume", force_stale=force_stale, by=by)
     ctx, previous_digest = _context_from(state, handle, with_history=True)
     plan = ctx.plan()
     if plan.digest != previous_digest:
@@ -420,8 +422,18 @@ def execute_resume(
 
 
 def execute_abort(
-    root: Path, run_id: str | None, *, by: str | None = None, reason: str = "", use_prefect: bool = False
+    root: Path,
+    run_id: str | None,
+    *,
+    by: str | None = None,
+    reason: str = "",
+    use_prefect: bool = False,
+    force_stale: str | None = None,
 ) -> tuple[RunHandle, int, str]:
+    """Abort a live run (a control entry) or roll a dead one back from its journal.
+
+    A dead run older than its env's newest run is refused unless ``force_stale`` (the reason).
+    """
     handle = find_run(root, run_id)
     live = is_live(handle)
     state = _state_of(handle, live=live)
@@ -430,6 +442,7 @@ def execute_abort(
     if live:
         send_control(handle, "abort", by=by, reason=reason)
         return handle, 0, "signalled"
+    _refuse_if_stale(root, handle, action="abort", force_stale=force_stale, by=by)
     ctx, _ = _context_from(state, handle, with_history=False)
     with _flock(handle.dir / "lock", f"run {handle.run_id}"):
         runner = _runner(
@@ -442,6 +455,15 @@ def execute_abort(
         )
         code = runner.abort_dead(state, by=by or current_user(), reason=reason)
     return handle, code, "rolled back"
+
+
+def _refuse_if_stale(root: Path, handle: RunHandle, *, action: str, force_stale: str | None, by: str | None) -> None:
+    try:
+        refuse_if_stale(
+            root, handle.journal, run_id=handle.run_id, action=action, force_reason=force_stale, by=by or current_user()
+        )
+    except StaleRefused as exc:
+        raise Refused(str(exc)) from None
 
 
 def _changed_since_start(run_id: str, *, was: str, now: str, changed: list[str]) -> str:

@@ -16,6 +16,7 @@ __all__ = [
     "RunRefused",
     "RunResumed",
     "RunStarted",
+    "StaleRunForced",
     "Unpaused",
 ]
 
@@ -40,6 +41,8 @@ class RunStarted(Event):
     # Each input's hash, so that a refused resume (or change) names what differs.
     inputs: list[InputRef] | None = None
     change_id: str | None = None
+    # The env's previous run, found dead and unfinished, that --after-crash let this one start after.
+    after_crash: str | None = None
 
 
 class RunResumed(Event):
@@ -76,6 +79,18 @@ class ResumeRefused(Event):
     was: str
     now: str
     changed: list[str] | None = None
+
+
+class StaleRunForced(Event):
+    """``golive resume``/``abort --force-stale`` of a dead run older than its env's newest run."""
+
+    event: Literal["stale_run_forced"] = "stale_run_forced"
+    action: Literal["resume", "abort"]
+    by: str
+    reason: str
+    newer_run_id: str
+    newer_runbook: str | None
+    newer_status: str
 
 
 class Control(Event):
