@@ -16,7 +16,7 @@ from golive.changes.model import Change, ChangeEvent, ChangePolicy, new_change_i
 from golive.changes.store import BadStoreSetting, ChangeStore, DiskChangeStore
 from golive.inputs import diff_inputs
 from golive.inventory import Inventory
-from golive.plan import Plan, PlanInput
+from golive.plan import Plan
 
 if TYPE_CHECKING:
     from golive.context import RunContext
@@ -27,7 +27,6 @@ __all__ = [
     "approve",
     "change_store",
     "execute_change",
-    "inputs_of",
     "note_run_end",
     "policy_of",
     "prepare_change_run",
@@ -98,15 +97,6 @@ def policy_of(inventory: Inventory | None) -> ChangePolicy:
     )
 
 
-# ------------------------------------------------------------------ inputs
-
-
-def inputs_of(ctx: RunContext, plan: Plan) -> list[PlanInput]:
-    """What the change binds: every input the plan's digest covers, each with its hash."""
-    return list(plan.inputs)
-
-
-
 # ------------------------------------------------------------------ propose, approve, reject
 
 
@@ -125,7 +115,7 @@ def propose(
         inventory_path=str(ctx.inventory_path.resolve()) if ctx.inventory_path else None,
         cli_params=dict(ctx.params),
         digest=plan.digest,
-        inputs=inputs_of(ctx, plan),
+        inputs=list(plan.inputs),
         policy=policy_of(ctx.inventory),
         plan=plan.model_dump(mode="json"),
         document=_document(ctx),
@@ -213,7 +203,7 @@ def _run_problems(change: Change, ctx: RunContext, plan: Plan) -> list[str]:
             + (" (not the proposer)" if policy.protected else "")
             + f"; `golive change approve {change.id} --as NAME`"
         )
-    changed = diff_inputs(change.inputs, inputs_of(ctx, plan))
+    changed = diff_inputs(change.inputs, plan.inputs)
     out += [f"input changed since it was proposed: {line}" for line in changed]
     if plan.digest != change.digest:
         out.append(f"plan digest changed: {change.digest[:12]} → {plan.digest[:12]}")

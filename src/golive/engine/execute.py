@@ -25,7 +25,6 @@ from golive.engine.runner import Runner, current_user
 from golive.engine.stale import StaleRefused, lock_held, refuse_after_crash, refuse_if_stale
 from golive.engine.state import RunState, fold
 from golive.engine.window import WindowGuard, closed_message
-from golive.history import previous_from_history  # kept importable from here for older callers
 from golive.plan import PlanInput, diff_inputs
 
 if TYPE_CHECKING:
@@ -40,7 +39,6 @@ __all__ = [
     "find_run",
     "is_live",
     "new_run_id",
-    "previous_from_history",
     "send_control",
     "window_guard",
 ]
