@@ -42,6 +42,16 @@ class Route:
     target_port: Any
 
 
+class ListeningServer(ThreadingHTTPServer):
+    """A socket of the emulator (the API, a Service): a client opening many connections at
+    once (a parallel rollout, kubectl's discovery) is queued, not reset (the default backlog
+    is 5), and a restarted emulator binds its address again at once."""
+
+    allow_reuse_address = True
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ServiceProxy:
     """One listening socket (cluster IP, port) forwarding to the ready endpoints."""
 
@@ -50,8 +60,7 @@ class ServiceProxy:
         self.route = route
         self.address = address
         self._counter = itertools.count()
-        self.server = ThreadingHTTPServer((address, route.port), self._handler())
-        self.server.daemon_threads = True
+        self.server = ListeningServer((address, route.port), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
             name=f"svc-{route.namespace}-{route.service}-{route.port}",

@@ -7,7 +7,6 @@ import json
 import os
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from .controller import Controller
 from .faults import Faults
 from .ippool import POD_NETWORK, SERVICE_NETWORK, IpPool
 from .kubelet import Kubelet
-from .proxy import ServiceProxies
+from .proxy import ListeningServer, ServiceProxies
 from .resources import BY_KIND
 from .store import Store
 
@@ -92,9 +91,7 @@ class Emulator:
             server_address=f"{host}:{port}",
             admin_pods=self.kubelet.describe,
         )
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(self.context))
-        self.httpd.daemon_threads = True
+        self.httpd = ListeningServer((host, port), make_handler(self.context))
         self.host, self.port = host, int(self.httpd.server_address[1])
         self.context.server_address = f"{self.host}:{self.port}"
         self.url = f"http://{self.host}:{self.port}"
