@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,7 +41,10 @@ def project(tmp_path: Path) -> Path:
         "      ansible.builtin.debug: {msg: '{{ greeting }}'}\n"
     )
     (tmp_path / "slow.yml").write_text(
-        "- hosts: all\n  gather_facts: false\n  connection: local\n  tasks:\n    - name: wait\n"
+        # The local connection runs the module with this interpreter, not one found on PATH
+        # (a version manager's shim there may not run in the test's directory).
+        "- hosts: all\n  gather_facts: false\n  connection: local\n"
+        f"  vars: {{ansible_python_interpreter: {sys.executable}}}\n  tasks:\n    - name: wait\n"
         "      ansible.builtin.command: sleep 30\n"
     )
     (tmp_path / "broken.yml").write_text(
