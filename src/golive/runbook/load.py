@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -17,7 +18,31 @@ from golive.errors import Issue, RunbookError
 from golive.runbook.models import CHECK_KINDS, STEP_KINDS, Runbook
 from golive.runbook.yamlmap import LineMap, load_yaml
 
-__all__ = ["LoadedRunbook", "load_runbook", "parse_runbook"]
+__all__ = ["MAX_BYTES_VAR", "LoadedRunbook", "load_runbook", "max_runbook_bytes", "parse_runbook"]
+
+# A runbook is a page or a few of reviewed YAML; a file far larger is a mistake (a log or
+# a dump passed by accident) and would only make validate slow before failing anyway.
+MAX_BYTES_VAR = "GOLIVE_MAX_RUNBOOK_BYTES"
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+
+def max_runbook_bytes() -> int:
+    """The size limit for runbooks: ``$GOLIVE_MAX_RUNBOOK_BYTES`` or 1 MiB."""
+    raw = os.environ.get(MAX_BYTES_VAR, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise RunbookError.single(
+            Path(MAX_BYTES_VAR),
+            None,
+            f"{MAX_BYTES_VAR}={raw!r} is not a size",
+            "set it to a number of bytes, e.g. 2097152",
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +62,16 @@ class LoadedRunbook:
 
 def load_runbook(path: str | Path) -> LoadedRunbook:
     p = Path(path)
+    limit = max_runbook_bytes()
     try:
+        size = p.stat().st_size
+        if size > limit:
+            raise RunbookError.single(
+                p,
+                None,
+                f"runbook is {size} bytes, over the limit of {limit}",
+                f"check it is the right file; to allow larger runbooks set {MAX_BYTES_VAR}",
+            )
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RunbookError.single(p, None, "runbook file not found", "check the path") from None

@@ -36,17 +36,52 @@ class LineMap:
         return tuple(path) in self.lines
 
 
+# How many values an alias may bring in again, over the whole document. A runbook
+# repeats a block a few times; a "billion laughs" document nests aliases so that a few
+# hundred bytes stand for billions of values, and any walk over it never ends.
+ALIAS_BUDGET = 10_000
+
+
 class _Recursive(Exception):
     def __init__(self, path: Path) -> None:
         super().__init__("recursive alias")
         self.path = path
 
 
+class _AliasBomb(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__("too many aliased values")
+        self.path = path
+
+
+@dataclass
+class _Budget:
+    """Nodes seen once are free; every further visit of a node (through an alias) costs one."""
+
+    seen: set[int] = field(default_factory=set)
+    left: int = ALIAS_BUDGET
+
+    def visit(self, node: yaml.Node, path: Path) -> None:
+        if id(node) not in self.seen:
+            self.seen.add(id(node))
+            return
+        self.left -= 1
+        if self.left < 0:
+            raise _AliasBomb(path)
+
+
 def _walk(
-    node: yaml.Node, path: Path, lmap: LineMap, issues: list[Issue], parents: frozenset[int] = frozenset()
+    node: yaml.Node,
+    path: Path,
+    lmap: LineMap,
+    issues: list[Issue],
+    parents: frozenset[int] = frozenset(),
+    budget: _Budget | None = None,
 ) -> None:
     if id(node) in parents:
         raise _Recursive(path)
+    budget = budget if budget is not None else _Budget()
+    budget.visit(node, path)
     parents = parents | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -64,11 +99,11 @@ def _walk(
                 )
             seen[key] = line
             lmap.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), lmap, issues, parents)
+            _walk(value_node, (*path, key), lmap, issues, parents, budget)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lmap.lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), lmap, issues, parents)
+            _walk(item, (*path, i), lmap, issues, parents, budget)
 
 
 def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
@@ -112,6 +147,18 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
         issues.append(
             Issue(
                 file, lmap.line_of(exc.path), "YAML alias refers to the anchor it is in", "remove the recursive alias"
+            )
+        )
+        return None, lmap, issues
+    except _AliasBomb as exc:
+        issues.append(
+            Issue(
+                file,
+                # Values reached through an alias carry their anchor's line; the key the
+                # expansion happens under is where the aliases are used.
+                lmap.line_of(exc.path[:1]),
+                f"YAML aliases here repeat more than {ALIAS_BUDGET} values (nested aliases multiply)",
+                "write the repeated blocks out, or use fewer nested aliases",
             )
         )
         return None, lmap, issues
