@@ -44,7 +44,7 @@ def test_a_limit_that_is_not_a_size_is_refused(tmp_path: Path, monkeypatch: pyte
 
 def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     """Nine levels of nine aliases (387 million values) are refused, not expanded."""
-    lines = ['name: bomb', 'l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    lines = ["name: bomb", 'l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
     lines += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
     path = tmp_path / "bomb.yml"
     path.write_text("\n".join([*lines, "steps:", "  - id: announce", "    notify: hello", ""]))
@@ -57,7 +57,5 @@ def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
 
 def test_a_few_aliases_reused_are_still_fine(tmp_path: Path) -> None:
     path = tmp_path / "aliases.yml"
-    path.write_text(
-        "name: reuse\nsteps:\n  - id: a\n    notify: &msg hello\n  - id: b\n    notify: *msg\n"
-    )
+    path.write_text("name: reuse\nsteps:\n  - id: a\n    notify: &msg hello\n  - id: b\n    notify: *msg\n")
     assert [s.id for s in load_runbook(path).runbook.steps] == ["a", "b"]
