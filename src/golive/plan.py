@@ -392,6 +392,8 @@ def _placement(step: PlannedStep) -> dict[str, Any]:
 def _schedule(loaded: LoadedRunbook, inventory: Inventory | None, now: datetime) -> ScheduleInfo | None:
     schedule = schedule_of(loaded, inventory)
     return schedule_info(schedule, now) if schedule else None
+
+
 def action_summary(step: PlannedStep) -> str:
     """The step's action in one line, as the plan table and reports show it."""
     a = step.action

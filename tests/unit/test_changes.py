@@ -154,7 +154,6 @@ def test_a_run_refused_before_it_started_does_not_use_the_change_up(store: DiskC
     assert store.get(change.id).state().name == "approved"
 
 
-
 def test_execute_change_records_the_run_and_its_outcome(
     store: DiskChangeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -344,6 +344,12 @@ def test_inconclusive_gate_pauses_until_resumed(tmp_path: Path) -> None:
     assert r.start() == 0
     assert events(r, "paused")[0]["step"] == "preflight"
     assert events(r, "unpaused")[0]["by"] == "dave"
+    skipped = events(r, "gate_skipped")
+    assert len(skipped) == 1 and skipped[0]["by"] == "dave" and "no data" in skipped[0]["reason"]
+    assert not events(r, "gate_passed"), "a gate nobody measured again is never journaled as passed"
+    step = fold(r.journal).steps["preflight"]
+    assert step.last_gate.startswith("skipped by dave at ") and step.last_gate.endswith("(gate inconclusive)")
+    assert [s.outcome for s in step.spans if s.kind == "pause"] == [f"gate {step.last_gate}"]
 
 
 def test_resume_continues_from_first_unfinished_batch_after_reverifying(tmp_path: Path) -> None:

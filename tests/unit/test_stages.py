@@ -84,6 +84,23 @@ def test_promote_during_a_stage_bake_ends_only_that_bake(tmp_path: Path, monkeyp
     assert 33 <= world.now < 60
 
 
+def test_a_promote_sent_while_a_stage_applies_ends_no_bake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A promote journaled before any bake began is bound to nothing: every bake runs in full."""
+    world = FakeWorld()
+    r, _ = staged(tmp_path, world, [10, 50], monkeypatch)
+    original = r.steer.record
+
+    def record(event: str, **fields: Any) -> dict[str, Any]:
+        if event == "stage_started" and fields.get("stage", fields.get("index")) in (1, None):
+            r.journal.append("control", run_id="r1", action="promote", by="carol")
+        return original(event, **fields)
+
+    monkeypatch.setattr(r.steer, "record", record)
+    assert r.start() == 0
+    assert not events(r, "bake_promoted")
+    assert world.now >= 60  # both 30 s bakes in full
+
+
 def test_abort_during_a_stage_rolls_back_before_the_next_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An abort sent during a stage's bake ends the bake; no later stage is applied; the run rolls back."""
     world = FakeWorld()

@@ -23,7 +23,7 @@ from golive.cli.app import (
 from golive.errors import JournalCorrupt, RunbookError
 
 if TYPE_CHECKING:
-    pass
+    from golive.engine.state import RunState
 
 
 @app.command()
@@ -71,17 +71,35 @@ def runs(root: RootOpt = Path("."), limit: Annotated[int, typer.Option("--limit"
     render_runs([Journal(p) for p in journals], console=out)
 
 
+def _nothing_to_act_on(action: str, state: RunState, *, live: bool) -> str | None:
+    """Why ``action`` would do nothing to this run now (None: it would act)."""
+    where = f"it is {state.status}" + (f" at step {state.current}" if state.current else "")
+    if state.finished:
+        return f"already finished ({state.status})"
+    if not live:
+        return f"no golive process is running it ({where}): `golive resume` or `golive abort` it"
+    if action == "promote" and state.promotable is None:
+        return f"nothing to promote: no bake or timed wait is in progress ({where})"
+    if action == "pause" and state.status in ("paused", "awaiting_approval"):
+        return f"already holding: {where}"
+    if action == "reject" and state.approval is None:
+        return f"not waiting for an approval ({where})"
+    return None
+
+
 def _control(action: str, run_id: str | None, root: Path, by: str | None, **fields: object) -> None:
-    from golive.engine.execute import send_control
+    from golive.engine.execute import is_live, send_control
     from golive.engine.state import fold
 
     handle = find_run_handle(run_id, root)
     state = fold(handle.journal, skip_damaged=True)  # the live runner reads past damage too
-    if state.finished:
-        err.print(f"refused: run {handle.run_id} already finished ({state.status})", style="bold red")
+    why = _nothing_to_act_on(action, state, live=is_live(handle))
+    if why:
+        err.print(f"refused: run {handle.run_id}: {why}", style="bold red", markup=False)
         raise typer.Exit(EXIT_REFUSED)
     send_control(handle, action, by=by, **fields)
-    out.print(f"run {handle.run_id}: {action} sent")
+    what = f" ({state.promotable})" if action == "promote" else ""
+    out.print(f"run {handle.run_id}: {action} sent{what}", markup=False)
 
 
 @app.command()

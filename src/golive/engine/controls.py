@@ -86,6 +86,8 @@ class Steering:
             if action == "abort" and self.abort_reason is None:
                 self.abort_reason = f"aborted by {e.get('by')}" + (f": {e['reason']}" if e.get("reason") else "")
             elif action == "promote":
+                if not self.state.promotable:
+                    continue  # sent for no bake or wait (or one now over): never spent on a later one
                 self._promote = True
             self._pending.append(e)
         for exc in damaged:
@@ -134,7 +136,8 @@ class Steering:
         self._promote = False
         self.take("promote")
 
-    def wait_paused(self, reason: str, *, step: str | None = None, limit: float = INCONCLUSIVE_WAIT_S) -> None:
+    def wait_paused(self, reason: str, *, step: str | None = None, limit: float = INCONCLUSIVE_WAIT_S) -> str | None:
+        """Hold until someone resumes (who, returned) or aborts (raises Aborted), at most ``limit``."""
         self.record(
             "paused", step=step, reason=reason, howto=f"golive resume {self.run_id} | golive abort {self.run_id}"
         )
@@ -145,7 +148,8 @@ class Steering:
                 raise Aborted(self.abort_reason)
             resumed = self.take("resume")
             if resumed:
-                self.record("unpaused", step=step, by=resumed[0].get("by"))
-                return
+                by = resumed[0].get("by")
+                self.record("unpaused", step=step, by=by)
+                return str(by) if by else None
             self.sleep(CONTROL_POLL_S)
         raise Aborted(f"nobody answered within {limit:g}s while paused: {reason}")

@@ -377,6 +377,8 @@ def execute_resume(
     state = _state_of(handle, live=live)
     if state.finished:
         raise Refused(f"run {handle.run_id} already finished: {state.status} (exit {state.exit_code})")
+    if live and state.status != "paused":
+        raise Refused(f"run {handle.run_id} is {state.status}, not paused: there is nothing to resume")
     if live:
         send_control(handle, "resume", by=by)
         return handle, 0, "signalled"

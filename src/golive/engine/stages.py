@@ -64,7 +64,8 @@ def gate(
     steer.record("gate_failed", step=planned.id, batch=batch, outcome=outcome.outcome.value, reason=outcome.reason)
     if outcome.outcome is Outcome.FAIL:
         raise StepFailed(planned.id, f"gate failed: {outcome.reason}", batch)
-    steer.wait_paused(f"gate inconclusive: {outcome.reason}", step=planned.id)
+    by = steer.wait_paused(f"gate inconclusive: {outcome.reason}", step=planned.id)
+    steer.record("gate_skipped", step=planned.id, batch=batch, by=by, reason=outcome.reason)
 
 
 def bake(

@@ -73,6 +73,7 @@ class Compensation:
 @dataclass
 class StepState:
     status: str = "pending"  # pending | running | done | failed | waiting
+    kind: str = ""
     batches_done: list[int] = field(default_factory=list)
     failed_hosts: list[str] = field(default_factory=list)
     batch: int | None = None
@@ -138,6 +139,18 @@ class RunState:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def promotable(self) -> str | None:
+        """What a promote would end now: a bake in progress or a timed pause step, else None."""
+        step = self.steps.get(self.current or "")
+        if self.finished or step is None or step.status != "running" or self.phase is Phase.ROLLING_BACK:
+            return None
+        if step.open_span("bake") is not None:
+            return f"the bake of step {self.current}"
+        if step.kind == "pause" and self.phase is not Phase.PAUSED:
+            return f"the wait of step {self.current}"
+        return None
+
     def step_order(self) -> list[str]:
         return [s["id"] for s in self.meta.get("steps", [])]
 
@@ -194,6 +207,7 @@ def _step_started(st: RunState, e: dict[str, Any]) -> None:
     step = st._step(e)
     if step is not None:
         step.status, step.started = "running", e["ts"]
+        step.kind = str(e.get("kind") or "")
         st.current = str(e["step"])
         st.phase = Phase.APPLYING
 
@@ -263,6 +277,15 @@ def _check_result(st: RunState, e: dict[str, Any]) -> None:
     if step is not None:
         step.last_gate = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
         step.checks.append(e)
+
+
+def _gate_skipped(st: RunState, e: dict[str, Any]) -> None:
+    step = st._step(e)
+    if step is not None:
+        step.last_gate = f"skipped by {e.get('by') or 'someone'} at {e['ts']} (gate inconclusive)"
+        pause = next((s for s in reversed(step.spans) if s.kind == "pause"), None)
+        if pause is not None:  # the report's waits table says how the pause ended: the gate was let through
+            pause.outcome = f"gate {step.last_gate}"
 
 
 def _bake_started(st: RunState, e: dict[str, Any]) -> None:
@@ -439,6 +462,7 @@ _HANDLERS = {
     "step_done": _step_done,
     "step_failed": _step_failed,
     "gate_started": _phase(Phase.GATING),
+    "gate_skipped": _gate_skipped,
     "bake_started": _bake_started,
     "bake_done": _bake_done,
     "paused": _paused,

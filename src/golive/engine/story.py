@@ -74,6 +74,10 @@ _LINES: dict[str, Callable[[dict[str, Any]], tuple[int, str]]] = {
         INFO,
         f"gate of {_at(e)} passed: {e['checks']} check(s), {e['measurements']} measurement(s)",
     ),
+    "gate_skipped": lambda e: (
+        WARNING,
+        f"gate of {_at(e)}: SKIPPED by {e.get('by')} at {e['ts']} (gate inconclusive: {e['reason']})",
+    ),
     "gate_failed": lambda e: (ERROR, f"gate of {_at(e)}: {str(e['outcome']).upper()}: {e['reason']}"),
     "bake_started": lambda e: (INFO, f"{_at(e)} bakes for {e['seconds']:g}s"),
     "bake_done": lambda e: (INFO, f"{_at(e)} bake over ({e['how']})"),

@@ -121,6 +121,8 @@ class LiveView:
             )
         if ev == "gate_passed":
             return f"  gate passed: {step}{batch} ({e.get('measurements')} measurements)", "green"
+        if ev == "gate_skipped":
+            return f"  gate SKIPPED: {step}{batch} by {e.get('by')} at {e['ts']} (gate inconclusive)", "bold yellow"
         if ev == "gate_failed":
             return f"  GATE {e['outcome'].upper()}: {step}{batch}: {e['reason']}", "bold red"
         if ev in ("bake_started", "bake_done", "bake_promoted"):

@@ -16,6 +16,7 @@ __all__ = [
     "CheckResult",
     "GateFailed",
     "GatePassed",
+    "GateSkipped",
     "HostsTolerated",
     "ReverifyStarted",
     "StageDone",
@@ -140,6 +141,14 @@ class GateFailed(Event):
     step: str
     batch: int | None
     outcome: Literal["fail", "inconclusive"]
+    reason: str
+
+
+class GateSkipped(Event):
+    event: Literal["gate_skipped"] = "gate_skipped"
+    step: str
+    batch: int | None
+    by: str | None
     reason: str
 
 
