@@ -57,12 +57,65 @@ def test_an_edited_entry_breaks_the_chain_at_the_entry_after_it(tmp_path: Path) 
     assert found.as_dict()["broken_at"] == 3
 
 
-def test_an_edit_of_the_last_entry_shows_only_against_the_seal_kept_elsewhere(tmp_path: Path) -> None:
+def test_an_edit_of_the_last_entry_is_caught_by_the_head_record_and_the_seal_kept_elsewhere(tmp_path: Path) -> None:
     j = written(tmp_path / "journal.jsonl", 3)
     sealed = j.seal()  # what the Prefect flow run's final state message keeps
     edit_line(j.path, 3, "line 1", "line I")
-    assert j.integrity().intact  # no successor to give it away...
-    assert j.seal() != sealed  # ...but the head no longer matches the copy
+    found = j.integrity()
+    assert found.broken is not None and found.broken.line == 3 and "edited" in found.broken.reason
+    assert j.seal() != sealed
+
+
+def _lines(j: Journal) -> list[bytes]:
+    return j.path.read_bytes().splitlines(keepends=True)
+
+
+TAMPERS = {
+    "last line deleted": lambda ls: ls[:-1],
+    "last two lines deleted": lambda ls: ls[:-2],
+    "last line cut mid-way": lambda ls: [*ls[:-1], ls[-1][:20]],
+    "last line replaced by a copy of the one before": lambda ls: [*ls[:-1], ls[-2]],
+    "two lines swapped": lambda ls: [ls[0], ls[2], ls[1], *ls[3:]],
+    "a line duplicated": lambda ls: [*ls[:2], ls[1], *ls[2:]],
+    "everything emptied": lambda ls: [],
+}
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=list(TAMPERS))
+def test_every_change_to_the_journal_is_found(tmp_path: Path, tamper: str) -> None:
+    """Whatever is done to its lines, the chain or the head record beside it no longer agrees."""
+    j = written(tmp_path / "journal.jsonl", 4)
+    j.path.write_bytes(b"".join(TAMPERS[tamper](_lines(j))))
+    found = j.integrity()
+    assert not found.intact, found
+    with pytest.raises(JournalCorrupt):
+        j.verify()
+
+
+def test_a_head_one_entry_behind_is_a_crash_between_append_and_head_and_is_accepted(tmp_path: Path) -> None:
+    """The head is replaced after the line is fsynced: a crash between the two leaves it one behind."""
+    j = written(tmp_path / "journal.jsonl", 3)
+    behind = j.head_path.read_bytes()
+    j.append("notified", run_id="r1", step="s9", message="after")
+    j.head_path.write_bytes(behind)
+    found = j.integrity()
+    assert found.intact and "one entry behind" in found.note
+    j.append("notified", run_id="r1", step="s10", message="mends it")
+    assert j.integrity().intact and not j.integrity().note
+
+
+def test_a_removed_head_record_is_reported(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 2)
+    j.head_path.unlink()
+    found = j.integrity()
+    assert found.broken is not None and "no head record" in found.broken.reason
+
+
+def test_journal_and_head_are_private_to_their_owner(tmp_path: Path) -> None:
+    j = written(tmp_path / "runs" / "r1" / "journal.jsonl", 2)
+    assert j.path.stat().st_mode & 0o777 == 0o600
+    assert j.head_path.stat().st_mode & 0o777 == 0o600
+    assert j.run_dir.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_line_that_is_no_entry_is_named_by_reading_and_by_the_chain(tmp_path: Path) -> None:
@@ -210,3 +263,29 @@ def test_a_live_run_whose_journal_got_a_stray_line_still_takes_an_abort(
             runner.wait()
     events = [e["event"] for e in Journal(path).entries(on_damage=lambda exc: None)]
     assert events.count("journal_damaged") == 1 and "control" in events and events[-1] == "run_finished"
+
+
+def test_journal_verify_says_intact_or_names_every_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`golive journal verify` exits 0 on a journal as written and 2, naming what is wrong, otherwise."""
+    from typer.testing import CliRunner
+
+    from golive.cli import app
+
+    monkeypatch.setenv("GOLIVE_RUNS_DIR", str(tmp_path / "runs"))
+    j = written(tmp_path / "runs" / "r1" / "journal.jsonl", 4)
+    result = CliRunner().invoke(app, ["journal", "verify", "r1"])
+    assert result.exit_code == 0 and "journal intact: 4 entries, seq 0..3" in result.output
+    j.path.write_bytes(b"".join(_lines(j)[:-1]))
+    result = CliRunner().invoke(app, ["journal", "verify", "r1"])
+    assert result.exit_code == 2 and "entries were removed" in result.output
+
+
+def test_journal_verify_finds_entries_out_of_time_order(tmp_path: Path) -> None:
+    j = written(tmp_path / "journal.jsonl", 3)
+    assert j.check_all() == []
+    lines = _lines(j)
+    late = lines[1].replace(b'"ts":"', b'"ts":"2999-')
+    assert late != lines[1]
+    j.path.write_bytes(b"".join([lines[0], late, lines[2]]))
+    problems = j.check_all()
+    assert any("before an earlier entry" in p for p in problems)

@@ -56,6 +56,28 @@ def status(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+journal_app = typer.Typer(help="Check a run's journal.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("verify")
+def journal_verify(run_id: RunArg = None, root: RootOpt = Path(".")) -> None:
+    """Check every line: hash chain, head record, sequence and time order (exit 2 when not as written)."""
+    handle = find_run_handle(run_id, root)
+    found = handle.journal.integrity()
+    problems = handle.journal.check_all()
+    if problems:
+        err.print(f"JOURNAL NOT AS WRITTEN: {handle.journal.path}", style="bold white on red", markup=False)
+        for problem in problems:
+            err.print(f"  {problem}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    out.print(
+        f"run {handle.run_id}: journal intact: {found.entries} entries, seq 0..{found.entries - 1} in order, "
+        f"hash chain and head record agree (head {found.head[:16]})" + (f"; {found.note}" if found.note else ""),
+        markup=False,
+    )
+
+
 @app.command()
 def runs(root: RootOpt = Path("."), limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
     """List recent runs, newest first."""

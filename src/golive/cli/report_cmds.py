@@ -41,6 +41,8 @@ def report(run_id: RunArg = None, root: RootOpt = Path("."), fmt: FormatOpt = "h
         sys.stdout.write(text)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
+        output.touch(mode=0o600)  # a report tells who did what to which hosts: its owner's to share
+        output.chmod(0o600)
         output.write_text(text, encoding="utf-8")
         out.print(f"report of run {handle.run_id}: {output}", markup=False)
     if not found.intact:

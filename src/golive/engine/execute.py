@@ -308,6 +308,7 @@ def execute_new(
     # The environment is locked before the run's directory exists: a refused start leaves nothing.
     with _env_lock(ctx, handle, use_prefect=use_prefect, initiator=initiator):
         handle.dir.mkdir(parents=True, exist_ok=True)
+        handle.dir.chmod(0o700)  # the journal says who did what; reports and keys go beside it
         return handle, _start_locked(
             ctx,
             handle,

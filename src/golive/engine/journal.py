@@ -3,7 +3,13 @@
 Every entry carries ``prev``, the sha256 of the previous line as written, so editing or
 removing any entry breaks the chain at the next one (``integrity`` finds where). The
 last entry has no successor to give it away, so its hash, the ``head``, is also kept
-outside the runs directory: in the final state message of the run's Prefect flow run.
+beside the journal in ``journal.head`` (its seq, hash and the journal's length, replaced
+atomically under the same lock after every append), and outside the runs directory in the
+final state message of the run's Prefect flow run. A crash between an append and the head's
+update leaves the head one entry behind: one further entry that chains is accepted (and the
+next append mends the head); an edited, removed or truncated last entry is not.
+
+The journal and its head are written 0600 in a run directory of 0700: they hold who did what.
 Several processes append (the runner, ``golive approve``, ``golive abort``): an
 exclusive ``flock`` around read-last-hash-then-append keeps the chain linear; readers
 that check the chain take it shared.
@@ -33,9 +39,10 @@ from golive.engine.events import Event, InvalidEvent
 from golive.errors import JournalCorrupt
 from golive.history import journal_ends, last_line, runs_dir
 
-__all__ = ["GENESIS", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
+__all__ = ["GENESIS", "HEAD_FILE", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
 
 GENESIS = "0" * 64
+HEAD_FILE = "journal.head"
 
 
 @dataclass
@@ -53,6 +60,7 @@ class Integrity:
     entries: int
     head: str
     broken: JournalCorrupt | None = None
+    note: str = ""
 
     @property
     def intact(self) -> bool:
@@ -62,6 +70,8 @@ class Integrity:
         out: dict[str, Any] = {"entries": self.entries, "intact": self.intact, "head": self.head}
         if self.broken is not None:
             out.update(broken_at=self.broken.line, reason=self.broken.reason)
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -79,22 +89,49 @@ class Journal:
     def run_dir(self) -> Path:
         return self.path.parent
 
+    @property
+    def head_path(self) -> Path:
+        return self.path.parent / HEAD_FILE
+
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``."""
         typed.check(event, fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.chmod(0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             prev, seq = self._tail(fd)
             entry = {"seq": seq, "ts": _now(), "event": event, **fields, "prev": prev}
-            line = json.dumps(entry, sort_keys=True, default=str, separators=(",", ":")) + "\n"
-            os.write(fd, line.encode())
+            line = (json.dumps(entry, sort_keys=True, default=str, separators=(",", ":")) + "\n").encode()
+            os.write(fd, line)
             os.fsync(fd)
+            self._write_head(seq=seq, head=hashlib.sha256(line).hexdigest(), size=os.lseek(fd, 0, os.SEEK_END))
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         return entry
+
+    def _write_head(self, *, seq: int, head: str, size: int) -> None:
+        """Replace journal.head atomically (called with the journal's lock held)."""
+        temp = self.head_path.with_name(f".{HEAD_FILE}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps({"seq": seq, "head": head, "bytes": size}, sort_keys=True).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, self.head_path)
+
+    def read_head(self) -> dict[str, Any] | None:
+        """The head record as written, or None when there is none or it is not one."""
+        try:
+            data = json.loads(self.head_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(data, dict) and isinstance(data.get("seq"), int) and isinstance(data.get("head"), str)
+        return data if ok else None
 
     @staticmethod
     def _tail(fd: int) -> tuple[str, int]:
@@ -198,15 +235,60 @@ class Journal:
                 data = f.read()
         except FileNotFoundError:
             return Integrity(0, GENESIS, JournalCorrupt(self.path, 0, "no journal"))
-        prev = GENESIS
+        prev = before = GENESIS
         n = 0
         for lineno, raw in enumerate(io.BytesIO(data), start=1):  # lines end at b"\n" only, as in the file
             problem = self._chain_problem(raw, lineno, prev)
             if problem:
                 return Integrity(n, prev, JournalCorrupt(self.path, lineno, problem))
-            prev = hashlib.sha256(raw).hexdigest()
+            before, prev = prev, hashlib.sha256(raw).hexdigest()
             n += 1
-        return Integrity(n, prev)
+        return self._against_head(Integrity(n, prev), before=before)
+
+    def check_all(self) -> list[str]:
+        """Every problem ``golive journal verify`` reports: the chain and head, then order in time."""
+        found = self.integrity()
+        problems = [str(found.broken)] if found.broken is not None else []
+        last_ts = ""
+        try:
+            entries = list(self.entries(on_damage=lambda _: None))
+        except OSError as exc:
+            return [*problems, f"cannot read: {exc}"]
+        for e in entries:
+            ts = str(e.get("ts") or "")
+            if ts and last_ts and ts < last_ts:
+                problems.append(f"{self.path}: entry {e['seq']} is dated {ts}, before an earlier entry ({last_ts})")
+            last_ts = max(last_ts, ts)
+        return problems
+
+    def _against_head(self, found: Integrity, *, before: str) -> Integrity:
+        """The chain's end compared with the head record: what the chain alone cannot show."""
+        head = self.read_head()
+        last = found.entries - 1
+        if head is None:
+            if found.entries == 0:
+                return found
+            return Integrity(
+                found.entries,
+                found.head,
+                JournalCorrupt(
+                    self.path,
+                    found.entries,
+                    f"no head record ({HEAD_FILE}) beside the journal: removed, or written by an older golive; "
+                    "its last entry cannot be checked",
+                ),
+            )
+        if head["seq"] == last and head["head"] == found.head:
+            return found
+        if head["seq"] == last - 1 and head["head"] == before:
+            return Integrity(
+                found.entries, found.head, note="head record one entry behind (a crash between append and head)"
+            )
+        if head["seq"] > last:
+            why = f"the journal ends at entry {last} but its head record says {head['seq']}: entries were removed"
+        else:
+            why = f"entry {head['seq']} is not the one written (its hash differs from the head record): edited"
+        return Integrity(found.entries, found.head, JournalCorrupt(self.path, head["seq"] + 1, why))
 
     def _chain_problem(self, raw: bytes, lineno: int, prev: str) -> str | None:
         if not raw.endswith(b"\n"):
