@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunEnds", "journal_ends", "last_line", "previous_from_history", "runs_dir", "runs_in_env"]
+__all__ = ["RUNS_DIR_VAR", "RunEnds", "journal_ends", "last_line", "previous_from_history", "runs_dir", "runs_in_env"]
+
+
+RUNS_DIR_VAR = "GOLIVE_RUNS_DIR"
 
 
 def runs_dir(root: Path) -> Path:
     """Where runs are kept: ``$GOLIVE_RUNS_DIR``, else ``<project root>/runs``."""
-    explicit = os.environ.get("GOLIVE_RUNS_DIR")
+    explicit = os.environ.get(RUNS_DIR_VAR)
     return Path(explicit) if explicit else root / "runs"
 
 

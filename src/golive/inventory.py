@@ -278,6 +278,14 @@ def inventory_path(root: Path, env: str) -> Path:
 def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Inventory:
     """Read ``inventory/<env>`` (or ``path``) with Ansible's InventoryManager."""
     inv_path = path or inventory_path(root, env)
+    if not inv_path.exists() and (path is not None or os.environ.get("GOLIVE_INVENTORY")):
+        given = "-i" if path is not None else "GOLIVE_INVENTORY"
+        raise RunbookError.single(
+            inv_path,
+            None,
+            f"inventory {inv_path} does not exist (given by {given})",
+            f"check the path, or leave {given} out to use inventory/{env}",
+        )
     if not inv_path.exists():
         known = (
             sorted(p.name for p in (root / "inventory").iterdir() if p.is_dir())

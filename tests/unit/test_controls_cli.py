@@ -88,3 +88,13 @@ def test_resume_of_a_live_run_that_is_not_paused_is_refused(runs: Path, clock: F
         code, output = golive("resume", "r1", "--no-prefect")
     assert code == 4 and "not paused" in output
     assert controls(j) == []
+
+
+def test_a_typed_root_wins_over_golive_runs_dir(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--root typed for a command names where its runs are, even with GOLIVE_RUNS_DIR set in the shell."""
+    monkeypatch.setenv("GOLIVE_RUNS_DIR", str(tmp_path / "elsewhere"))
+    write_run(tmp_path / "project" / "runs", clock, "r1")
+    code, output = golive("status", "r1", "--root", str(tmp_path / "project"))
+    assert code == 0 and "r1" in output and "not $GOLIVE_RUNS_DIR" in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -65,13 +66,26 @@ def _root(
 
 RunArg = Annotated[str | None, typer.Argument(help="run id (or a unique prefix); default: the newest run")]
 ByOpt = Annotated[str | None, typer.Option("--as", help="your name (default: OS user)")]
-RootOpt = Annotated[Path, typer.Option("--root", help="project root holding runs/")]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="project root holding runs/ [default: the project around the current directory]"),
+]
 
 
 def project_root(root: Path | None) -> Path:
+    """The project root; a --root typed on the command line also names where runs are kept."""
+    from golive.history import RUNS_DIR_VAR
     from golive.inventory import find_project_root
 
-    return find_project_root(root or Path.cwd())
+    if root is not None and os.environ.get(RUNS_DIR_VAR):
+        # The flag was typed for this command; the variable was set for the shell. The flag wins.
+        err.print(f"--root {root}: runs under {root / 'runs'}, not ${RUNS_DIR_VAR}", style="yellow", markup=False)
+        os.environ.pop(RUNS_DIR_VAR)
+    if root is None:
+        return find_project_root(Path.cwd())
+    typed = root.resolve()
+    # The nearest project at or above the root typed; never the cwd's when there is none.
+    return next((d for d in (typed, *typed.parents) if (d / "inventory").is_dir()), typed)
 
 
 def find_run_handle(run_id: str | None, root: Path | None) -> RunHandle:

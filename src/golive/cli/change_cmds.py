@@ -38,7 +38,7 @@ def change_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_REFUSED) from None
 
 
-def _store(root: Path) -> ChangeStore:
+def _store(root: Path | None) -> ChangeStore:
     from golive.changes import change_store
 
     return change_store(project_root(root))
@@ -57,7 +57,7 @@ def approve_change(
     change_id: IdArg,
     as_user: Annotated[str, typer.Option("--as", help="your name, as the env's approvers list it")],
     comment: CommentOpt = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
 ) -> None:
     """Approve a proposed change (distinct people; in a protected env not its proposer)."""
     from golive.changes import approve
@@ -70,7 +70,7 @@ def reject_change(
     change_id: IdArg,
     as_user: Annotated[str | None, typer.Option("--as", help="your name (default: OS user)")] = None,
     comment: CommentOpt = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
 ) -> None:
     """Reject a change: it never runs."""
     from golive.changes import reject
@@ -81,7 +81,7 @@ def reject_change(
 @change_app.command("show")
 def show_change(
     change_id: IdArg,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     document: Annotated[
         bool, typer.Option("--document", help="print the go-live document (Markdown) saved with the change")
     ] = False,
@@ -130,7 +130,7 @@ def _note(comment: str | None) -> str:
 
 
 @app.command("changes")
-def list_changes(env: EnvOpt = None, root: RootOpt = Path(".")) -> None:
+def list_changes(env: EnvOpt = None, root: RootOpt = None) -> None:
     """Changes proposed in this project, oldest first: id, runbook, env, proposer, created, state."""
     from rich.table import Table
 

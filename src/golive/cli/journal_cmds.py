@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @app.command()
 def status(
-    run_id: RunArg = None, root: RootOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
+    run_id: RunArg = None, root: RootOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """Where a run is: steps, batches, failures, rollback, who approved (exit 2: its journal is not as written)."""
     import json
@@ -61,7 +61,7 @@ app.add_typer(journal_app, name="journal")
 
 
 @journal_app.command("verify")
-def journal_verify(run_id: RunArg = None, root: RootOpt = Path(".")) -> None:
+def journal_verify(run_id: RunArg = None, root: RootOpt = None) -> None:
     """Check every line: hash chain, head record, sequence and time order (exit 2 when not as written)."""
     handle = find_run_handle(run_id, root)
     found = handle.journal.integrity()
@@ -79,7 +79,7 @@ def journal_verify(run_id: RunArg = None, root: RootOpt = Path(".")) -> None:
 
 
 @app.command()
-def runs(root: RootOpt = Path("."), limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
+def runs(root: RootOpt = None, limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
     """List recent runs, newest first."""
     from golive.engine.journal import Journal, runs_dir
     from golive.report.live import render_runs
@@ -109,7 +109,7 @@ def _nothing_to_act_on(action: str, state: RunState, *, live: bool) -> str | Non
     return None
 
 
-def _control(action: str, run_id: str | None, root: Path, by: str | None, **fields: object) -> None:
+def _control(action: str, run_id: str | None, root: Path | None, by: str | None, **fields: object) -> None:
     from golive.engine.execute import is_live, send_control
     from golive.engine.state import fold
 
@@ -125,13 +125,13 @@ def _control(action: str, run_id: str | None, root: Path, by: str | None, **fiel
 
 
 @app.command()
-def pause(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+def pause(run_id: RunArg = None, root: RootOpt = None, as_user: ByOpt = None) -> None:
     """Hold a running cutover at its next safe point until `golive resume`."""
     _control("pause", run_id, root, as_user)
 
 
 @app.command()
-def promote(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = None) -> None:
+def promote(run_id: RunArg = None, root: RootOpt = None, as_user: ByOpt = None) -> None:
     """End the current bake now and go on (journaled with who)."""
     _control("promote", run_id, root, as_user)
 
@@ -139,7 +139,7 @@ def promote(run_id: RunArg = None, root: RootOpt = Path("."), as_user: ByOpt = N
 @app.command()
 def approve(
     run_id: RunArg = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     as_user: ByOpt = None,
     comment: Annotated[str | None, typer.Option("--comment")] = None,
     digest: Annotated[str | None, typer.Option("--digest", help="the plan digest you reviewed")] = None,
@@ -190,7 +190,7 @@ def approve(
 @app.command()
 def reject(
     run_id: RunArg = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     as_user: ByOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="why (journaled)")] = "",
 ) -> None:

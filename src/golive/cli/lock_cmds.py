@@ -29,7 +29,7 @@ def _alive(alive: bool | None) -> str:
 
 
 @app.command()
-def locks(root: RootOpt = Path(".")) -> None:
+def locks(root: RootOpt = None) -> None:
     """List environment locks: env, scope, holder run, since, machine, and whether the holder lives."""
     import httpx
 
@@ -60,7 +60,7 @@ def unlock(
     env: Annotated[str, typer.Argument(help="the environment whose lock to release")],
     reason: Annotated[str, typer.Option("--reason", help="why (journaled in the holder's run)")] = "",
     force: Annotated[bool, typer.Option("--force", help="release it even though its holder looks alive")] = False,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     as_user: ByOpt = None,
 ) -> None:
     """Release an environment lock whose holder died (local lock file and Prefect server slot)."""

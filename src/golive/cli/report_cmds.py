@@ -16,7 +16,7 @@ OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="write here 
 
 
 @app.command()
-def report(run_id: RunArg = None, root: RootOpt = Path("."), fmt: FormatOpt = "html", output: OutOpt = None) -> None:
+def report(run_id: RunArg = None, root: RootOpt = None, fmt: FormatOpt = "html", output: OutOpt = None) -> None:
     """A run's report from its journal: header, Gantt timeline, steps, gates, approvals, rollback.
 
     Works for finished, failed, rolled-back, aborted and still-running runs. A journal whose

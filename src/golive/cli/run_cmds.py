@@ -316,7 +316,7 @@ def _stale_reason(force_stale: bool, reason: str | None) -> str | None:
 @app.command()
 def resume(
     run_id: RunArg = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     as_user: ByOpt = None,
     no_prefect: NoPrefect = False,
     force_stale: ForceStale = False,
@@ -358,7 +358,7 @@ def resume(
 @app.command()
 def abort(
     run_id: RunArg = None,
-    root: RootOpt = Path("."),
+    root: RootOpt = None,
     as_user: ByOpt = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
     force_stale: ForceStale = False,
