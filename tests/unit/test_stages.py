@@ -109,6 +109,26 @@ def test_abort_during_a_stage_rolls_back_before_the_next_stage(tmp_path: Path, m
     assert r.start() == 1
     assert applied == [10]
     assert "aborted by bob" in events(r, "rollback_started")[0]["reason"]
+    step = fold(r.journal).steps["canary"]  # status shows where the run was stopped, not a step still running
+    assert step.status == "stopped" and step.failure is not None and "aborted by bob" in step.failure
+    assert all(span.end is not None for span in step.spans)
+
+
+def test_status_names_the_hosts_whose_gate_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host that fails its health check (down, unreachable) is named in status, beside hosts whose action failed."""
+    from rich.console import Console
+
+    from golive.report.live import render_status
+
+    world = FakeWorld(bad_hosts={"app-1"})
+    r, _ = staged(tmp_path, world, [10, 50], monkeypatch)
+    assert r.start() == 1
+    state = fold(r.journal)
+    assert state.steps["canary"].gate_failed_hosts == ["app-1"]
+    render_status(state, live=False, console=Console(width=200))
+    assert "app-1 (gate)" in capsys.readouterr().out
 
 
 def test_a_stage_that_reports_hosts_is_judged_against_max_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,6 +76,7 @@ class StepState:
     kind: str = ""
     batches_done: list[int] = field(default_factory=list)
     failed_hosts: list[str] = field(default_factory=list)
+    gate_failed_hosts: list[str] = field(default_factory=list)  # shown to people; the engine counts failed_hosts
     batch: int | None = None
     hosts_ok: int = 0
     last_gate: str = ""
@@ -277,6 +278,8 @@ def _check_result(st: RunState, e: dict[str, Any]) -> None:
     if step is not None:
         step.last_gate = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
         step.checks.append(e)
+        if e.get("outcome") == "fail" and e.get("host") and e["host"] not in step.gate_failed_hosts:
+            step.gate_failed_hosts.append(str(e["host"]))
 
 
 def _gate_skipped(st: RunState, e: dict[str, Any]) -> None:
@@ -380,10 +383,22 @@ def _control(st: RunState, e: dict[str, Any]) -> None:
     st.controls.append(e)
 
 
+def _stop_steps(st: RunState, e: dict[str, Any], *, status: str, why: str | None) -> None:
+    """Steps still running or waiting when the run turned back or ended were stopped there, not left running."""
+    for step in st.steps.values():
+        if step.status in ("running", "waiting"):
+            step.status = status
+            step.failed_at = step.failed_at or e["ts"]
+            step.failure = step.failure or why
+            for kind in ("batch", "stage", "bake", "approval", "pause"):
+                step.close_span(kind, e["ts"], status)
+
+
 def _rollback_started(st: RunState, e: dict[str, Any]) -> None:
     st.status, st.phase = "rolling_back", Phase.ROLLING_BACK
     st.rollback_reason = e.get("reason")
     st.rollback_started_at = st.rollback_started_at or e.get("ts")
+    _stop_steps(st, e, status="stopped", why=e.get("reason"))
 
 
 def _compensation_started(st: RunState, e: dict[str, Any]) -> None:
@@ -432,6 +447,7 @@ def _run_finished(st: RunState, e: dict[str, Any]) -> None:
     st.approval = None
     if e.get("reason") and st.failure is None and e["status"] not in ("succeeded",):
         st.failure = e["reason"]
+    _stop_steps(st, e, status="stopped" if st.finished else str(e["status"]), why=e.get("reason"))
 
 
 def _run_refused(st: RunState, e: dict[str, Any]) -> None:

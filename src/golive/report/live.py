@@ -16,8 +16,15 @@ from golive.report.run_report import build_report, text_timeline
 
 __all__ = ["LiveView", "explain_exit", "render_runs", "render_status"]
 
-_BOARD_STATUS = {"failed": "FAILED", "waiting": "WAITING"}
-_BOARD_STYLE = {"done": "green", "running": "cyan", "FAILED": "bold red", "WAITING": "bold magenta", "undone": "yellow"}
+_BOARD_STATUS = {"failed": "FAILED", "waiting": "WAITING", "stopped": "STOPPED"}
+_BOARD_STYLE = {
+    "done": "green",
+    "running": "cyan",
+    "FAILED": "bold red",
+    "STOPPED": "bold yellow",
+    "WAITING": "bold magenta",
+    "undone": "yellow",
+}
 
 
 def explain_exit(code: int, run_id: str) -> str:
@@ -226,6 +233,7 @@ def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) ->
                 "status": v.status,
                 "batches_done": v.batches_done,
                 "failed_hosts": v.failed_hosts,
+                "gate_failed_hosts": v.gate_failed_hosts,
                 "started": v.started,
                 "duration_s": took.get(k),
             }
@@ -261,7 +269,8 @@ def render_status(
             name,
             st.status,
             ",".join(map(str, st.batches_done)) or "-",
-            ", ".join(st.failed_hosts) or "-",
+            ", ".join([*st.failed_hosts, *(f"{h} (gate)" for h in st.gate_failed_hosts if h not in st.failed_hosts)])
+            or "-",
             f"{took:.1f}s" if took is not None else "-",
         )
     console.print(table)
