@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from golive.runbook.limits import DEFAULT_TCP_TIMEOUT, command_limit, http_limit, k8s_limit, prometheus_limit, tcp_limit
 from golive.runbook.modelbase import Model, kind_of
@@ -42,6 +42,15 @@ class HttpCheck(Repeat):
     hosts: str | None = None
     method: Literal["GET", "HEAD", "POST"] = "GET"
     expect: HttpExpect = HttpExpect()
+
+    @field_validator("http")
+    @classmethod
+    def _a_url(cls, value: str) -> str:
+        # A template may produce the whole URL; a literal start must already be http(s)://.
+        if not value.lstrip().startswith(("http://", "https://", "{{", "{%")):
+            example = "http://{{ host }}:8080/health"
+            raise ValueError(f"{value!r} is not an http:// or https:// URL; write e.g. {example}")
+        return value
 
     def limit_text(self) -> str:
         e = self.expect
