@@ -38,6 +38,8 @@ class EnvSettings(BaseModel):
     golive_change_approvers: StrictInt | None = Field(None, ge=0, le=10)
     golive_require_change: StrictBool | None = None
     golive_known_hosts: str | None = None
+    golive_allowed_signers: str | None = None
+    golive_require_signed_approvals: StrictBool | None = None
     # checked, with their own messages, by golive.schedule
     golive_timezone: Any = None
     golive_windows: Any = None

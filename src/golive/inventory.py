@@ -14,6 +14,8 @@ golive's own settings for an environment are ordinary inventory variables of gro
   protected, else 0)
 - ``golive_require_change``: ``golive run`` needs an approved change, ``--change ID``
   (default: true when protected)
+- ``golive_allowed_signers``: the ssh-keygen allowed_signers file approvers' keys are in
+- ``golive_require_signed_approvals``: only signed approvals count (default: true when protected)
 """
 
 from __future__ import annotations
@@ -226,6 +228,20 @@ class Inventory:
     def approvers(self) -> list[str] | None:
         value = self.settings.get("golive_approvers")
         return [str(v) for v in value] if isinstance(value, list) else None
+
+    @property
+    def require_signed_approvals(self) -> bool:
+        """Only approvals signed by a key of ``allowed_signers`` count (default: where protected)."""
+        return bool(self.settings.get("golive_require_signed_approvals", self.protected))
+
+    @property
+    def allowed_signers(self) -> Path | None:
+        """The ``allowed_signers`` file named by the env, relative to its inventory."""
+        value = _opt_str(self.settings.get("golive_allowed_signers"))
+        if not value:
+            return None
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else (self.path / path).resolve()
 
     @property
     def change_approvers(self) -> int:

@@ -88,6 +88,7 @@ class FailurePoint(_Out):
 class Approval(_Out):
     approvers: int
     allowed: list[str] | None = None  # the env's golive_approvers: only they may approve
+    signed: bool = False  # only approvals signed by a key of the env's allowed_signers count
     exclude_initiator: bool
     timeout_s: float
     on_timeout: str
@@ -312,6 +313,7 @@ def build_plan(
             approval = Approval(
                 approvers=a.approvers,
                 allowed=inventory.approvers if inventory is not None else None,
+                signed=inventory.require_signed_approvals if inventory is not None else False,
                 exclude_initiator=a.exclude_initiator if a.exclude_initiator is not None else protected,
                 timeout_s=a.timeout,
                 on_timeout=a.on_timeout,
@@ -409,6 +411,7 @@ def action_summary(step: PlannedStep) -> str:
     if step.kind == "approval" and step.approval:
         ap = step.approval
         excl = ", not the initiator" if ap.exclude_initiator else ""
+        excl += ", signed (golive approve --sign KEY)" if ap.signed else ""
         return f"{ap.approvers} approver(s){excl}; timeout {format_duration(ap.timeout_s)} -> {ap.on_timeout}"
     if step.kind == "pause":
         return f"pause {format_duration(a['duration'])}" if a.get("duration") else "pause until resumed"

@@ -125,6 +125,9 @@ ENV_PLAN: dict[str, Any] = {
     "golive_protected": True,
     "golive_prometheus_url": "http://127.0.0.1:9092",
 }
+# Settings written beside a key of ENV_PLAN so that the env stays valid (a protected env
+# requires signed approvals, proven by the tests WITNESS names).
+ENV_ALSO: dict[str, dict[str, Any]] = {"golive_protected": {"golive_require_signed_approvals": False}}
 
 # field -> a new value: the go-live document (golive doc) must differ.
 DOC: dict[str, tuple[tuple[str | int, ...], Any]] = {
@@ -161,6 +164,13 @@ WITNESS: dict[str, list[str]] = {
     ],
     "EnvSettings.golive_clusters": ["cases/35-unknown-k8s-cluster"],
     "EnvSettings.golive_known_hosts": ["integration/test_drivers.py::test_changed_host_key_is_refused"],
+    "EnvSettings.golive_allowed_signers": [
+        "unit/test_signed_approvals.py::test_a_signed_approval_counts_for_the_principal_whose_key_verified"
+    ],
+    "EnvSettings.golive_require_signed_approvals": [
+        "unit/test_signed_approvals.py::test_where_signatures_are_required_an_unsigned_or_ui_approval_does_not_count",
+        "unit/test_signed_approvals.py::test_an_env_that_requires_signatures_and_names_no_signers_is_refused_by_validate",
+    ],
 }
 
 # Fields not proven yet: each is refused by validate until it does what it says.
@@ -274,7 +284,7 @@ def test_changing_an_env_setting_changes_the_plan(project: Path, key: str) -> No
     before = _plan(project, base)
     try:
         values = yaml.safe_load(original) or {}
-        settings.write_text(yaml.safe_dump({**values, key: ENV_PLAN[key]}))
+        settings.write_text(yaml.safe_dump({**values, **ENV_ALSO.get(key, {}), key: ENV_PLAN[key]}))
         after = _plan(project, base)
     finally:
         settings.write_text(original)

@@ -24,6 +24,7 @@ from golive.errors import JournalCorrupt, RunbookError
 
 if TYPE_CHECKING:
     from golive.engine.state import RunState
+    from golive.inventory import Inventory
 
 
 @app.command()
@@ -143,12 +144,17 @@ def approve(
     as_user: ByOpt = None,
     comment: Annotated[str | None, typer.Option("--comment")] = None,
     digest: Annotated[str | None, typer.Option("--digest", help="the plan digest you reviewed")] = None,
+    sign_with: Annotated[
+        Path | None,
+        typer.Option("--sign", help="sign with this SSH private key (required where the env asks for signatures)"),
+    ] = None,
 ) -> None:
-    """Approve the approval step a run waits at (bound to the plan digest)."""
+    """Approve the approval step a run waits at (bound to the plan digest; signed with --sign KEY)."""
     from golive.engine.approvals import refusal
     from golive.engine.execute import send_control
     from golive.engine.runner import current_user
     from golive.engine.state import fold
+    from golive.inventory import load_inventory
 
     handle = find_run_handle(run_id, root)
     state = fold(handle.journal, skip_damaged=True)  # the live runner reads past damage too
@@ -156,17 +162,21 @@ def approve(
         err.print(f"refused: run {handle.run_id} is not waiting for an approval", style="bold red")
         raise typer.Exit(EXIT_REFUSED)
     by = as_user or current_user()
-    from golive.inventory import load_inventory
 
     request, accepted = state.approval.request, state.approval.accepted
-    allowed = None
+    inv: Inventory | None = None
     meta = state.meta
     if meta.get("env"):
         try:
-            ctx_root = project_root(root)
-            allowed = load_inventory(root=ctx_root, env=meta["env"]).approvers
+            inv_path = meta.get("inventory_path")
+            inv = load_inventory(root=project_root(root), env=meta["env"], path=Path(inv_path) if inv_path else None)
         except RunbookError:
-            allowed = None
+            inv = None
+    allowed = inv.approvers if inv is not None else None
+    signature, principal = _signed(
+        handle.run_id, step=request["step"], digest=digest or request["digest"], key=sign_with, inv=inv
+    )
+    by = principal or by
     why = refusal(
         by=by,
         digest=digest or request["digest"],
@@ -180,11 +190,49 @@ def approve(
         handle.journal.append("approval_refused", run_id=handle.run_id, step=request["step"], by=by, reason=why)
         err.print(f"refused: {why}", style="bold red")
         raise typer.Exit(EXIT_REFUSED)
-    send_control(handle, "approve", by=by, comment=comment, digest=digest or request["digest"], step=request["step"])
-    n = len(accepted) + 1
-    out.print(
-        f"run {handle.run_id}: approval by {by} sent ({n}/{request['approvers']}) for plan {request['digest'][:12]}"
+    send_control(
+        handle,
+        "approve",
+        by=by,
+        comment=comment,
+        digest=digest or request["digest"],
+        step=request["step"],
+        signature=signature,
     )
+    n = len(accepted) + 1
+    how = " (signature verified)" if principal else (" (signed)" if signature else "")
+    out.print(
+        f"run {handle.run_id}: approval by {by}{how} sent ({n}/{request['approvers']}) "
+        f"for plan {request['digest'][:12]}"
+    )
+
+
+def _signed(
+    run_id: str, *, step: str, digest: str, key: Path | None, inv: Inventory | None
+) -> tuple[str | None, str | None]:
+    """(signature, verified principal) of this approval; exit 4 where the env needs a signature it lacks."""
+    from golive.signing import SigningError, payload, sign, verify
+
+    required = inv is not None and inv.require_signed_approvals
+    signers = inv.allowed_signers if inv is not None else None
+    if key is None:
+        if required:
+            err.print(
+                f"refused: approvals in env {inv.env if inv else ''} must be signed: "
+                f"golive approve {run_id} --sign ~/.ssh/id_ed25519 (a key listed in {signers or 'allowed_signers'})",
+                style="bold red",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_REFUSED)
+        return None, None
+    data = payload(run_id=run_id, step=step, digest=digest, decision="approve")
+    try:
+        signature = sign(key.expanduser(), data)
+        principal = verify(signature, data, allowed_signers=signers) if signers is not None else None
+    except SigningError as exc:
+        err.print(f"refused: {exc}", style="bold red", markup=False)
+        raise typer.Exit(EXIT_REFUSED) from None
+    return signature, principal
 
 
 @app.command()

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from golive.engine.controls import Aborted
 from golive.exits import ExitCode
 from golive.runbook.render import render
+from golive.signing import SigningError, payload, verify
 
 if TYPE_CHECKING:
     from golive.engine.runner import Runner
     from golive.plan import PlannedStep
 
-__all__ = ["await_approval", "refusal"]
+__all__ = ["await_approval", "refusal", "signed_by"]
 
 POLL_S = 0.2
 
@@ -63,7 +64,9 @@ def await_approval(runner: Runner, *, planned: PlannedStep, message: str | None)
         message=render(message, runner.context(planned)) if message else None,
         next_steps=[s.id for s in runner.plan.steps[planned.index + 1 :]],
         flow_run_id=str(ui.flow_run_id) if ui is not None else None,
-        howto=f"golive approve {runner.run_id} --as NAME | golive reject {runner.run_id} --reason TEXT",
+        howto=f"golive approve {runner.run_id} "
+        + ("--sign ~/.ssh/id_ed25519" if runner.svc.signers() is not None else "--as NAME")
+        + f" | golive reject {runner.run_id} --reason TEXT",
     )
     try:
         while True:
@@ -93,6 +96,27 @@ def await_approval(runner: Runner, *, planned: PlannedStep, message: str | None)
             _close_ui(runner, ui)
 
 
+def signed_by(runner: Runner, planned: PlannedStep, c: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(verified principal, None) for a signed approval; (None, why not) where one is required and
+    missing or false; (None, None) where signatures are not required and none was given."""
+    signers = runner.svc.signers()
+    if signers is None and not c.get("signature"):
+        return None, None
+    if not c.get("signature"):
+        how = "the Prefect UI cannot sign: approve" if c.get("source") == "ui" else "approve"
+        return None, (
+            f"unsigned: env approvals must be signed by a key in {signers.name if signers else 'allowed_signers'}; "
+            f"{how} with `golive approve {runner.run_id} --sign ~/.ssh/id_ed25519`"
+        )
+    if signers is None:
+        return None, None  # a signature nobody asked for, with nothing to verify it against: counts by name
+    data = payload(run_id=runner.run_id, step=planned.id, digest=runner.plan.digest, decision="approve")
+    try:
+        return verify(str(c["signature"]), data, allowed_signers=signers), None
+    except SigningError as exc:
+        return None, f"signature refused: {exc}"
+
+
 def _count(
     runner: Runner, planned: PlannedStep, c: dict[str, Any], accepted: list[str], allowed: list[str] | None
 ) -> None:
@@ -100,9 +124,14 @@ def _count(
     spec = planned.approval
     assert spec is not None
     by = str(c.get("by"))
-    if c["action"] == "reject":
+    if c["action"] == "reject":  # unsigned is enough: a rejection only ever rolls back
         runner.record("approval_rejected", step=planned.id, by=by, reason=c.get("reason"))
         raise Aborted(f"approval rejected by {by}: {c.get('reason') or 'no reason given'}", exit_code=ExitCode.REFUSED)
+    principal, unsigned = signed_by(runner, planned, c)
+    if unsigned:
+        runner.record("approval_refused", step=planned.id, by=by, reason=unsigned)
+        return
+    by = principal or by
     why = refusal(
         by=by,
         digest=c.get("digest"),
@@ -124,6 +153,7 @@ def _count(
         count=len(accepted),
         needed=spec.approvers,
         source=c.get("source", "cli"),
+        signed=principal is not None,
     )
 
 

@@ -51,6 +51,8 @@ class Services:
     task: Callable[[str, Callable[[], Any]], Any] = field(default=lambda name, fn: fn())
     ask_rollback: Callable[[], bool] = field(default=lambda: True)
     approvers: Callable[[], list[str] | None] = field(default=lambda: None)
+    # Where approvals must be signed: the allowed_signers file to verify them against (None: not required).
+    signers: Callable[[], Path | None] = field(default=lambda: None)
     # What an operator's Ctrl-C or a supervisor's SIGTERM arrives as (Prefect adds its own).
     interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
     # Shows an approval in the Prefect UI (engine/prefect_pause.py); None where there is no UI.

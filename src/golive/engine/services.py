@@ -109,12 +109,20 @@ def build_services(
         host_of=host_of,
         match=lambda p: need_inventory().match(p),
         approvers=lambda: inventory.approvers if inventory else None,
+        signers=lambda: _signers(inventory),
     )
     if task is not None:
         svc.task = task
     if ask_rollback is not None:
         svc.ask_rollback = ask_rollback
     return svc
+
+
+def _signers(inventory: Inventory | None) -> Path | None:
+    """The allowed_signers file where signed approvals are required (validate made sure it exists)."""
+    if inventory is None or not inventory.require_signed_approvals:
+        return None
+    return inventory.allowed_signers or Path("allowed_signers (golive_allowed_signers is not set)")
 
 
 def attach_prefect(svc: Services) -> None:

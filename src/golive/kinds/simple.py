@@ -62,6 +62,18 @@ class ApprovalKind(_Unchanging):
                     f"set approvers: {inv.min_approvers}",
                 )
             )
+        signers = inv.allowed_signers
+        if inv.require_signed_approvals and (signers is None or not signers.is_file()):
+            out.append(
+                Issue(
+                    file,
+                    loaded.step_line(index, "approval"),
+                    f"env {inv.env!r} accepts only signed approvals, and "
+                    + (f"its allowed signers file {signers} does not exist" if signers else "names no allowed signers"),
+                    "set golive_allowed_signers: FILE in the env's group_vars (lines 'name ssh-ed25519 AAAA...'), "
+                    "or golive_require_signed_approvals: false",
+                )
+            )
         if step.approval.exclude_initiator is False and inv.protected:
             out.append(
                 Issue(

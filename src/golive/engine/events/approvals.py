@@ -39,6 +39,7 @@ class ApprovalAccepted(Event):
     count: int
     needed: int
     source: str
+    signed: bool = False  # by is the principal whose key verified, not a name typed
 
 
 class ApprovalRefused(Event):

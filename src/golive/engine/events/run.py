@@ -104,6 +104,7 @@ class Control(Event):
     digest: str | None = None
     step: str | None = None
     source: str | None = None
+    signature: str | None = None  # an SSH signature over the run, step, plan digest and decision
 
 
 class JournalDamaged(Event):
