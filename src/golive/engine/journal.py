@@ -16,6 +16,8 @@ events through ``events()``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -30,7 +32,7 @@ from typing import Any
 
 from golive.engine import events as typed
 from golive.engine.events import Event, InvalidEvent
-from golive.errors import JournalCorrupt
+from golive.errors import JournalCorrupt, JournalUnwritable
 from golive.history import journal_ends, last_line, runs_dir
 
 __all__ = ["GENESIS", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
@@ -82,19 +84,38 @@ class Journal:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``."""
         typed.check(event, fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError as exc:
+            raise JournalUnwritable(self.path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             prev, seq = self._tail(fd)
             entry = {"seq": seq, "ts": _now(), "event": event, **fields, "prev": prev}
             line = json.dumps(entry, sort_keys=True, default=str, separators=(",", ":")) + "\n"
-            os.write(fd, line.encode())
-            os.fsync(fd)
+            self._write_whole(fd, line.encode())
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         return entry
+
+    def _write_whole(self, fd: int, data: bytes) -> None:
+        """Write and fsync one line, or leave the file as it was and raise JournalUnwritable.
+
+        A disk that fills mid-line would leave a torn last line that breaks the chain for
+        every later reader; it is cut off again so that what the journal holds stays sound.
+        """
+        size = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise JournalUnwritable(self.path, exc) from exc
 
     @staticmethod
     def _tail(fd: int) -> tuple[str, int]:
