@@ -38,12 +38,13 @@ class JournalCorrupt(GoliveError):
 
 
 class JournalUnwritable(BaseException):
-    """The journal cannot take another entry (disk full, I/O error): golive stops at once.
+    """The journal, or a file the run keeps beside it (a gated play's decision), cannot be written.
 
-    A BaseException on purpose: every decision is journaled before it takes effect, so a run
-    that cannot journal must start no further action, and handlers meant for failed actions
-    (``except Exception``, which would go on to roll back, unjournaled) must not catch it.
-    What the journal holds is all durable; the run is resumed like a killed one.
+    Disk full or an I/O error: golive stops at once. A BaseException on purpose: every decision
+    is journaled before it takes effect, so a run that cannot journal must start no further
+    action, and handlers meant for failed actions (``except Exception``, which would go on to
+    roll back, unjournaled) must not catch it. What the journal holds is all durable; the run
+    is resumed like a killed one.
     """
 
     def __init__(self, path: Path, error: OSError) -> None:

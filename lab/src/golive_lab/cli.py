@@ -178,6 +178,12 @@ def heal(host: str, lab_dir: DirOption = None) -> None:
     _run_fault(lab_dir, "heal", name=host)
 
 
+@fault_app.command("service-down")
+def service_down(service: str, lab_dir: DirOption = None) -> None:
+    """Stop prometheus or prefect (the server); `golive lab up` starts it again."""
+    _run_fault(lab_dir, "service_down", name=service)
+
+
 @fault_app.command("app-crash")
 def app_crash(host: str, lab_dir: DirOption = None) -> None:
     """Kill the host's demo service (SIGKILL)."""

@@ -17,6 +17,9 @@ from golive_lab.state import LabDir, LabState
 
 log = structlog.get_logger(__name__)
 
+# Services a fault may stop (their state fields in LabState); the kube emulator has API faults instead.
+SERVICES = ("prometheus", "prefect")
+
 
 class FaultActions(LabDir):
     """Break a running lab on purpose, and mend it; every fault is recorded in ``lab.json``."""
@@ -103,6 +106,17 @@ class FaultActions(LabDir):
             time.sleep(0.02)
         self._record(state, {"fault": "app-crash", "host": name, "pid": pid})
         return pid
+
+    def service_down(self, name: str) -> None:
+        """Stop one of the lab's services (``prometheus`` or ``prefect``); ``golive lab up`` starts it again."""
+        if name not in SERVICES:
+            raise LabError(f"no lab service {name!r}: one of {', '.join(SERVICES)}")
+        state = self.require()
+        svc = getattr(state, name)
+        if not process.stop(svc.pid, svc.started):
+            raise LabError(f"{name} (pid {svc.pid}) did not stop")
+        svc.pid = svc.started = None
+        self._record(state, {"fault": "service-down", "service": name})
 
     def _kube_admin(self, method: str, body: dict[str, object] | None = None) -> None:
         state = self.require()

@@ -80,8 +80,9 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except JournalUnwritable as exc:  # every action is journaled first: one that cannot be is not taken
         err.print(
-            f"journal not writable: {exc}. golive stopped before any further change; what the journal holds "
-            "says where. Free the space (or fix the disk), then `golive resume` the run (or `golive abort` it)",
+            f"cannot write the run's journal or files: {exc}. golive stopped before any further change; "
+            "the journal says where. Free the space (or fix the disk), then `golive resume` the run "
+            "(or `golive abort` it)",
             style="bold red",
             markup=False,
         )

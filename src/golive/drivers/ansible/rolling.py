@@ -22,6 +22,7 @@ import yaml
 from golive.drivers.ansible.events import GATE_TASK, Collector, EventHandler
 from golive.drivers.ansible.run import finish, new_ident, runner_args
 from golive.drivers.base import ActionResult
+from golive.errors import JournalUnwritable
 
 __all__ = ["RollingPlaybook", "gate_environment", "rolling_playbook"]
 
@@ -233,8 +234,7 @@ class _GatedProcess:
         if self.thread.is_alive():
             if not self.past_last_batch():
                 gate = self._waiting_gate()
-                if gate is not None:
-                    _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
+                if gate is not None and _told_to_stop(self.gate_dir / f"decision-{gate}"):
                     if self._acknowledged(gate):
                         self.copy.unlink(missing_ok=True)
                         return
@@ -361,9 +361,22 @@ def _remove_stale_copies(playbook: Path) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write a gate's decision; a run directory that takes no more (disk full) stops the run."""
     partial = path.with_name(path.name + ".tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise JournalUnwritable(path, exc) from exc
+
+
+def _told_to_stop(decision: Path) -> bool:
+    """Tell a waiting gate to stop; False when that cannot be written (the play is cancelled instead)."""
+    try:
+        _write_atomic(decision, "stop")
+    except JournalUnwritable:
+        return False
+    return True
 
 
 def gate_environment() -> dict[str, str]:
