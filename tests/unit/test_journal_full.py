@@ -65,7 +65,7 @@ def test_a_run_whose_journal_fills_takes_no_further_action_and_resumes_to_the_sa
     for budget in range(1, total):
         world = FakeWorld(bad_hosts={"app-2"} if bad else set())
         calls_at_full: list[int] = []
-        full = DiskFull(budget, on_full=lambda w=world: calls_at_full.append(len(w.calls)))
+        full = DiskFull(budget, on_full=lambda w=world, seen=calls_at_full: seen.append(len(w.calls)))
         runner = make_runner(tmp_path / f"run-{budget}", world)
         _drop_preflight(runner)
         with monkeypatch.context() as m:

@@ -234,10 +234,9 @@ class _GatedProcess:
         if self.thread.is_alive():
             if not self.past_last_batch():
                 gate = self._waiting_gate()
-                if gate is not None and _told_to_stop(self.gate_dir / f"decision-{gate}"):
-                    if self._acknowledged(gate):
-                        self.copy.unlink(missing_ok=True)
-                        return
+                if gate is not None and _told_to_stop(self.gate_dir / f"decision-{gate}") and self._acknowledged(gate):
+                    self.copy.unlink(missing_ok=True)
+                    return
                 self.collector.abort.set()
             self.thread.join(PROCESS_END_S)
         self.copy.unlink(missing_ok=True)
