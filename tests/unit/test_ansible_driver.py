@@ -12,7 +12,7 @@ import pytest
 
 from golive.drivers.ansible import run_playbook
 from golive.drivers.ansible.events import Collector
-from golive.drivers.ansible.run import MAX_CONTROL_DIR, ansible_environment, control_dir
+from golive.drivers.ansible.run import MAX_CONTROL_DIR, SSH_KEEPALIVE, ansible_environment, control_dir
 from golive.errors import PermanentError, TransientError
 
 
@@ -144,6 +144,21 @@ def test_project_ansible_cfg_is_used(project: Path, monkeypatch: pytest.MonkeyPa
     assert env["ANSIBLE_CONFIG"] == str(project / "ansible.cfg")
     monkeypatch.setenv("ANSIBLE_CONFIG", "/elsewhere/ansible.cfg")
     assert "ANSIBLE_CONFIG" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+
+
+def test_ssh_sessions_get_keepalives_unless_the_operator_chose_extra_args(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that stops answering mid-task is given up after keepalives; the operator's own ssh_extra_args win."""
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.delenv("ANSIBLE_SSH_EXTRA_ARGS", raising=False)
+    env = ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+    assert env["ANSIBLE_SSH_EXTRA_ARGS"] == SSH_KEEPALIVE and "ServerAliveInterval" in SSH_KEEPALIVE
+    (project / "ansible.cfg").write_text("[ssh_connection]\nssh_extra_args = -o ServerAliveInterval=30\n")
+    assert "ANSIBLE_SSH_EXTRA_ARGS" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+    (project / "ansible.cfg").unlink()
+    monkeypatch.setenv("ANSIBLE_SSH_EXTRA_ARGS", "-o ServerAliveInterval=60")
+    assert "ANSIBLE_SSH_EXTRA_ARGS" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
 
 
 def test_long_work_dir_moves_control_sockets(tmp_path: Path) -> None:
