@@ -218,3 +218,26 @@ def test_cancel_event_is_polled() -> None:
     assert not c.should_cancel()
     stop.set()
     assert c.should_cancel()
+
+
+def test_a_runs_gated_copies_left_by_a_killed_process_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """The copies a run's processes wrote are listed in its work dir; tidy removes those whose writer died."""
+    import os
+    import subprocess
+
+    from golive.drivers.ansible.driver import AnsibleDriver
+    from golive.drivers.ansible.rolling import COPIES
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    dead = playbooks / f".golive-{ended.pid}-x-deploy.yml"
+    live = playbooks / f".golive-{os.getpid()}-y-deploy.yml"
+    other = playbooks / f".golive-{ended.pid}-z-other.yml"  # another run's: not listed here
+    for copy in (dead, live, other):
+        copy.write_text("- hosts: all\n")
+    (tmp_path / "work" / "ansible").mkdir(parents=True)
+    (tmp_path / "work" / "ansible" / COPIES).write_text(f"{dead}\n{live}\n")
+    AnsibleDriver(inventory=tmp_path / "inventory", work_dir=tmp_path / "work").tidy()
+    assert not dead.exists() and live.exists() and other.exists()
