@@ -318,7 +318,6 @@ def test_a_runner_killed_at_random_points_and_resumed_each_time_ends_as_if_never
     nothing_left(rolling)
 
 
-@SUBSET
 def test_two_resumes_at_once_one_proceeds_and_the_other_is_refused(rolling: Project, lab: Lab) -> None:
     """Two `golive resume` of the same killed run started together: exactly one goes on, the other exits 4."""
     rb = rolling_runbook(rolling)
