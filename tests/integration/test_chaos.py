@@ -106,6 +106,12 @@ def pod_images(lab: Lab) -> set[str]:
 @pytest.fixture
 def canary(project: Project, lab: Lab, apps: client.AppsV1Api) -> Iterator[Project]:
     """The project on the lab's demo-api at v1; after the test faults are cleared and v1 is back."""
+    from test_hybrid import create_if_missing, demo_deployment, demo_service
+
+    core = client.CoreV1Api(apps.api_client)
+    create_if_missing(lambda: core.create_namespace({"metadata": {"name": "demo"}}))
+    create_if_missing(lambda: apps.create_namespaced_deployment("demo", demo_deployment()))
+    create_if_missing(lambda: core.create_namespaced_service("demo", demo_service()))
     lab.clear()
     if image_of(apps) != "registry.local/demo:v1":
         _set_image(apps, "registry.local/demo:v1")
@@ -319,6 +325,12 @@ def test_a_runner_killed_at_random_points_and_resumed_each_time_ends_as_if_never
         killed.append(point.label())
         run_id = journal_of(rolling).read()[0]["run_id"]
         proc = rolling.launch("resume", run_id, log_name=f"resume-{n}")
+        # The next point (or the approval) is the new process's: wait until it has taken over.
+        rolling.wait_journal(
+            lambda entries, k=len(killed): sum(e["event"] == "run_resumed" for e in entries) >= k,
+            timeout=120,
+            what=f"resume {n} to take over",
+        )
     run_id = journal_of(rolling).read()[0]["run_id"]
     if chain.version == "v2":
         wait_entry(rolling, "approval_requested", step="sign-off", timeout=240)
