@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv system demo test lint unit integration bench clean lab-down
+.PHONY: all venv system demo test chaos lint unit integration bench clean lab-down
 
 all: test
 
@@ -32,6 +32,10 @@ lint: venv
 
 test: venv system lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The whole chaos matrix on the lab (make test runs its subset): faults at each phase, SIGKILL at 20 points.
+chaos: venv system
+	GOLIVE_CHAOS_FULL=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m chaos $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit tests/test_cases.py $(PYTEST_ARGS)

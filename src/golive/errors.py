@@ -15,6 +15,7 @@ __all__ = [
     "GoliveError",
     "Issue",
     "JournalCorrupt",
+    "JournalUnwritable",
     "NotFoundError",
     "PermanentError",
     "RunbookError",
@@ -34,6 +35,22 @@ class JournalCorrupt(GoliveError):
         self.path = path
         self.line = line
         self.reason = reason
+
+
+class JournalUnwritable(BaseException):
+    """The journal, or a file the run keeps beside it (a gated play's decision), cannot be written.
+
+    Disk full or an I/O error: golive stops at once. A BaseException on purpose: every decision
+    is journaled before it takes effect, so a run that cannot journal must start no further
+    action, and handlers meant for failed actions (``except Exception``, which would go on to
+    roll back, unjournaled) must not catch it. What the journal holds is all durable; the run
+    is resumed like a killed one.
+    """
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"{path}: {error.strerror or error}")
+        self.path = path
+        self.error = error
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 
 from golive.drivers.ansible import run_playbook
 from golive.drivers.ansible.events import Collector
-from golive.drivers.ansible.run import MAX_CONTROL_DIR, ansible_environment, control_dir
+from golive.drivers.ansible.run import MAX_CONTROL_DIR, SSH_KEEPALIVE, ansible_environment, control_dir
 from golive.errors import PermanentError, TransientError
 
 
@@ -150,6 +150,21 @@ def test_project_ansible_cfg_is_used(project: Path, monkeypatch: pytest.MonkeyPa
     assert "ANSIBLE_CONFIG" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
 
 
+def test_ssh_sessions_get_keepalives_unless_the_operator_chose_extra_args(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that stops answering mid-task is given up after keepalives; the operator's own ssh_extra_args win."""
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.delenv("ANSIBLE_SSH_EXTRA_ARGS", raising=False)
+    env = ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+    assert env["ANSIBLE_SSH_EXTRA_ARGS"] == SSH_KEEPALIVE and "ServerAliveInterval" in SSH_KEEPALIVE
+    (project / "ansible.cfg").write_text("[ssh_connection]\nssh_extra_args = -o ServerAliveInterval=30\n")
+    assert "ANSIBLE_SSH_EXTRA_ARGS" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+    (project / "ansible.cfg").unlink()
+    monkeypatch.setenv("ANSIBLE_SSH_EXTRA_ARGS", "-o ServerAliveInterval=60")
+    assert "ANSIBLE_SSH_EXTRA_ARGS" not in ansible_environment(work_dir=project / "work", playbook=project / "ping.yml")
+
+
 def test_long_work_dir_moves_control_sockets(tmp_path: Path) -> None:
     """A work dir too long for a Unix socket path gets a short control dir instead."""
     deep = tmp_path / ("x" * 90)
@@ -207,3 +222,26 @@ def test_cancel_event_is_polled() -> None:
     assert not c.should_cancel()
     stop.set()
     assert c.should_cancel()
+
+
+def test_a_runs_gated_copies_left_by_a_killed_process_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """The copies a run's processes wrote are listed in its work dir; tidy removes those whose writer died."""
+    import os
+    import subprocess
+
+    from golive.drivers.ansible.driver import AnsibleDriver
+    from golive.drivers.ansible.rolling import COPIES
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    dead = playbooks / f".golive-{ended.pid}-x-deploy.yml"
+    live = playbooks / f".golive-{os.getpid()}-y-deploy.yml"
+    other = playbooks / f".golive-{ended.pid}-z-other.yml"  # another run's: not listed here
+    for copy in (dead, live, other):
+        copy.write_text("- hosts: all\n")
+    (tmp_path / "work" / "ansible").mkdir(parents=True)
+    (tmp_path / "work" / "ansible" / COPIES).write_text(f"{dead}\n{live}\n")
+    AnsibleDriver(inventory=tmp_path / "inventory", work_dir=tmp_path / "work").tidy()
+    assert not dead.exists() and live.exists() and other.exists()

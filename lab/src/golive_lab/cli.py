@@ -166,6 +166,24 @@ def sshd_stop(host: str, lab_dir: DirOption = None) -> None:
     _run_fault(lab_dir, "sshd_stop", name=host)
 
 
+@fault_app.command("partition")
+def partition(host: str, lab_dir: DirOption = None) -> None:
+    """Cut the host off: its processes stop (SIGSTOP), so connections hang instead of being refused."""
+    _run_fault(lab_dir, "partition", name=host)
+
+
+@fault_app.command("heal")
+def heal(host: str, lab_dir: DirOption = None) -> None:
+    """End a partition: the host's processes go on."""
+    _run_fault(lab_dir, "heal", name=host)
+
+
+@fault_app.command("service-down")
+def service_down(service: str, lab_dir: DirOption = None) -> None:
+    """Stop prometheus or prefect (the server); `golive lab up` starts it again."""
+    _run_fault(lab_dir, "service_down", name=service)
+
+
 @fault_app.command("app-crash")
 def app_crash(host: str, lab_dir: DirOption = None) -> None:
     """Kill the host's demo service (SIGKILL)."""

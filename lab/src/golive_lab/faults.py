@@ -1,7 +1,8 @@
-"""Faults a lab injects on purpose: hosts down, sshd stopped, the demo service killed, API errors."""
+"""Faults a lab injects on purpose: hosts down, sshd stopped, partitions, the demo service killed, API errors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -15,6 +16,9 @@ from golive_lab.errors import LabError
 from golive_lab.state import LabDir, LabState
 
 log = structlog.get_logger(__name__)
+
+# Services a fault may stop (their state fields in LabState); the kube emulator has API faults instead.
+SERVICES = ("prometheus", "prefect")
 
 
 class FaultActions(LabDir):
@@ -36,6 +40,7 @@ class FaultActions(LabDir):
 
     def host_up(self, name: str, *, timeout: float = 10.0) -> None:
         """Bring a host back: boot it if it is down, start sshd if only sshd was stopped."""
+        self.heal(name)
         state = self.require()
         host = state.host(name)
         if host.alive():
@@ -47,6 +52,35 @@ class FaultActions(LabDir):
         if lab_hosts.wait_ssh([host.spec()], timeout=timeout):
             raise LabError(f"sshd on {name} did not answer within {timeout:.0f}s")
         log.info("host_up", host=name, pid=host.pid)
+
+    def partition(self, name: str) -> list[int]:
+        """Cut a host off so that packets vanish: every process in it is stopped (SIGSTOP).
+
+        The kernel still completes TCP handshakes on its addresses, but nothing answers:
+        clients hang until their own timeouts, as behind a dead link, instead of being refused.
+        Returns the PIDs stopped; ``heal`` (or ``host_up``, ``clear``) continues them.
+        """
+        state = self.require()
+        host = state.host(name)
+        if not host.alive():
+            raise LabError(f"host {name} is not running")
+        stopped = _descendants(host.pid or 0)
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        self._record(state, {"fault": "partition", "host": name, "pids": stopped})
+        return stopped
+
+    def heal(self, name: str) -> None:
+        """End a partition: the host's processes go on where they stopped (SIGCONT)."""
+        state = self.require()
+        host = state.host(name)
+        if host.alive():
+            for pid in _descendants(host.pid or 0):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        state.faults = [f for f in state.faults if not (f.get("fault") == "partition" and f.get("host") == name)]
+        self.save(state)
 
     def sshd_stop(self, name: str) -> None:
         """Stop only the host's sshd; its services keep running."""
@@ -72,6 +106,17 @@ class FaultActions(LabDir):
             time.sleep(0.02)
         self._record(state, {"fault": "app-crash", "host": name, "pid": pid})
         return pid
+
+    def service_down(self, name: str) -> None:
+        """Stop one of the lab's services (``prometheus`` or ``prefect``); ``golive lab up`` starts it again."""
+        if name not in SERVICES:
+            raise LabError(f"no lab service {name!r}: one of {', '.join(SERVICES)}")
+        state = self.require()
+        svc = getattr(state, name)
+        if not process.stop(svc.pid, svc.started):
+            raise LabError(f"{name} (pid {svc.pid}) did not stop")
+        svc.pid = svc.started = None
+        self._record(state, {"fault": "service-down", "service": name})
 
     def _kube_admin(self, method: str, body: dict[str, object] | None = None) -> None:
         state = self.require()
@@ -105,6 +150,10 @@ class FaultActions(LabDir):
         if state.kube.url and state.kube.alive():
             self._kube_admin("DELETE")
         for host in state.hosts:
+            if host.alive():
+                for pid in _descendants(host.pid or 0):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
             if not host.alive():
                 host.pid, host.started = lab_hosts.start_host(self.dir, host.spec())
             else:
@@ -117,3 +166,14 @@ class FaultActions(LabDir):
         if missing:
             raise LabError(f"sshd did not come back on: {', '.join(missing)}")
         log.info("faults_cleared", dir=str(self.dir))
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, parents before children."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        if process.is_alive(current):
+            found.append(current)
+            todo += process.children(current)
+    return found

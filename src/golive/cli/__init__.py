@@ -18,7 +18,8 @@ from golive.cli import change_cmds  # noqa: F401  isort: skip
 from golive.cli import lock_cmds  # noqa: F401  isort: skip
 from golive.cli import report_cmds  # noqa: F401  isort: skip
 from golive.cli.app import EXIT_BAD_INPUT, app, err
-from golive.errors import JournalCorrupt
+from golive.errors import JournalCorrupt, JournalUnwritable
+from golive.exits import ExitCode
 
 __all__ = ["app", "main"]
 
@@ -77,6 +78,15 @@ def main() -> None:
             markup=False,
         )
         sys.exit(EXIT_BAD_INPUT)
+    except JournalUnwritable as exc:  # every action is journaled first: one that cannot be is not taken
+        err.print(
+            f"cannot write the run's journal or files: {exc}. golive stopped before any further change; "
+            "the journal says where. Free the space (or fix the disk), then `golive resume` the run "
+            "(or `golive abort` it)",
+            style="bold red",
+            markup=False,
+        )
+        sys.exit(ExitCode.INTERRUPTED)
     finally:
         # Exit stays orderly (atexit, Prefect's event flush, open files), but the collector no
         # longer walks every object of the imported modules on the way out: ~0.4 s with Prefect.

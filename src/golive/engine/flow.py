@@ -13,7 +13,9 @@ from typing import Any
 import structlog
 from prefect import flow
 from prefect.context import SettingsContext, get_settings_context
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Crashed, Failed, State
+
+from golive.errors import JournalUnwritable
 
 __all__ = ["crash_orphaned_flow_runs", "run_as_flow"]
 
@@ -34,6 +36,7 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: C
         _name_flow_run(ctx.flow_run.id, run_id)
         return body()
     result: dict[str, int] = {}
+    unwritable: list[JournalUnwritable] = []
 
     @flow(
         name=f"golive:{flow_name}",
@@ -43,7 +46,11 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: C
         validate_parameters=False,
     )
     def golive_run() -> State[Any]:
-        code = body()
+        try:
+            code = body()
+        except JournalUnwritable as exc:  # not a failed run: one that must stop, said by the CLI
+            unwritable.append(exc)
+            return Crashed(message=f"golive stopped: the run's files cannot be written: {exc}")
         result["code"] = code
         if code == 0:
             return Completed(message=f"cutover succeeded; {seal()}")
@@ -51,6 +58,8 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: C
 
     with _without_heartbeat():
         golive_run(return_state=True)
+    if unwritable:
+        raise unwritable[0]
     return result.get("code", 3)
 
 

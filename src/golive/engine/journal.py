@@ -22,6 +22,8 @@ events through ``events()``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -36,7 +38,7 @@ from typing import Any
 
 from golive.engine import events as typed
 from golive.engine.events import Event, InvalidEvent
-from golive.errors import JournalCorrupt
+from golive.errors import JournalCorrupt, JournalUnwritable
 from golive.history import journal_ends, last_line, runs_dir
 
 __all__ = ["GENESIS", "HEAD_FILE", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
@@ -96,18 +98,23 @@ class Journal:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``."""
         typed.check(event, fields)
-        if not self.path.parent.is_dir():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.parent.chmod(0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.chmod(0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise JournalUnwritable(self.path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             prev, seq = self._tail(fd)
             entry = {"seq": seq, "ts": _now(), "event": event, **fields, "prev": prev}
             line = (json.dumps(entry, sort_keys=True, default=str, separators=(",", ":")) + "\n").encode()
-            os.write(fd, line)
-            os.fsync(fd)
-            self._write_head(seq=seq, head=hashlib.sha256(line).hexdigest(), size=os.lseek(fd, 0, os.SEEK_END))
+            self._write_whole(fd, line)
+            try:
+                self._write_head(seq=seq, head=hashlib.sha256(line).hexdigest(), size=os.lseek(fd, 0, os.SEEK_END))
+            except OSError as exc:  # the line stands (a head one behind is accepted); the run must still stop
+                raise JournalUnwritable(self.head_path, exc) from exc
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -132,6 +139,23 @@ class Journal:
             return None
         ok = isinstance(data, dict) and isinstance(data.get("seq"), int) and isinstance(data.get("head"), str)
         return data if ok else None
+
+    def _write_whole(self, fd: int, data: bytes) -> None:
+        """Write and fsync one line, or leave the file as it was and raise JournalUnwritable.
+
+        A disk that fills mid-line would leave a torn last line that breaks the chain for
+        every later reader; it is cut off again so that what the journal holds stays sound.
+        """
+        size = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise JournalUnwritable(self.path, exc) from exc
 
     @staticmethod
     def _tail(fd: int) -> tuple[str, int]:

@@ -204,6 +204,10 @@ class Runner:
             self.resources.popitem()[1].close()
         while self.ending:
             self.ending.pop().close()
+        for driver in self.svc.drivers.values():
+            tidy = getattr(driver, "tidy", None)  # what a killed process of this run left behind
+            if tidy is not None:
+                tidy()
 
     def _run(self, start: int, *, opening: bool = False) -> int:
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from golive.drivers.ansible.events import EventHandler
-from golive.drivers.ansible.rolling import RollingPlaybook, rolling_playbook
+from golive.drivers.ansible.rolling import RollingPlaybook, remove_dead_copies, rolling_playbook
 from golive.drivers.ansible.run import run_playbook
 from golive.drivers.base import ActionResult, Save, UndoRecord
 from golive.drivers.compensate import run_rollbacks
@@ -83,6 +83,10 @@ class AnsibleDriver:
         self.work_dir = Path(work_dir)
         self.on_event = on_event
         self.cancel = cancel
+
+    def tidy(self) -> None:
+        """Remove what killed processes of this run left beside the playbooks (gated copies)."""
+        remove_dead_copies(self.work_dir)
 
     def apply(self, change: AnsibleChange, *, save: Save) -> ActionResult:
         if change.rollback is not None:

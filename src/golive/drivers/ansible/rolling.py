@@ -22,6 +22,7 @@ import yaml
 from golive.drivers.ansible.events import GATE_TASK, Collector, EventHandler
 from golive.drivers.ansible.run import finish, new_ident, runner_args
 from golive.drivers.base import ActionResult
+from golive.errors import JournalUnwritable
 
 __all__ = ["RollingPlaybook", "gate_environment", "rolling_playbook"]
 
@@ -29,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 # How long a gate may hold a play at most; how often golive looks at the gate's files.
 GATE_TIMEOUT_S = 86400.0
+# In the run's work dir: every gated copy a process of the run wrote, one path a line.
+COPIES = "copies"
 GATE_POLL_S = 0.02
 # How long a play told to stop may take to end before it is cancelled; how long a gate may
 # take to say it stopped the play.
@@ -111,6 +114,8 @@ class RollingPlaybook:
         gate_dir.mkdir(parents=True, mode=0o700)
         _remove_stale_copies(self.playbook)
         copy = self.playbook.parent / f".golive-{os.getpid()}-{ident}-{self.playbook.name}"
+        with (self.work_dir / "ansible" / COPIES).open("a") as listed:  # for remove_dead_copies
+            listed.write(f"{copy}\n")
         copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir, held=held), sort_keys=False))
         collector = Collector(on_event=self.on_event, cancel=self.cancel)
         hosts = [h for i in order for h in self.batches[i]]
@@ -233,11 +238,9 @@ class _GatedProcess:
         if self.thread.is_alive():
             if not self.past_last_batch():
                 gate = self._waiting_gate()
-                if gate is not None:
-                    _write_atomic(self.gate_dir / f"decision-{gate}", "stop")
-                    if self._acknowledged(gate):
-                        self.copy.unlink(missing_ok=True)
-                        return
+                if gate is not None and _told_to_stop(self.gate_dir / f"decision-{gate}") and self._acknowledged(gate):
+                    self.copy.unlink(missing_ok=True)
+                    return
                 self.collector.abort.set()
             self.thread.join(PROCESS_END_S)
         self.copy.unlink(missing_ok=True)
@@ -346,6 +349,31 @@ def _gate_task(name: str, gate_dir: Path, **args: Any) -> dict[str, Any]:
     }
 
 
+def remove_dead_copies(work_dir: Path) -> None:
+    """Gated copies a killed golive of this run left beside its playbooks (the run's work dir lists them).
+
+    A resumed run that starts no play of the same playbook would otherwise leave them there.
+    """
+    listed = work_dir / "ansible" / COPIES
+    if not listed.exists():
+        return
+    for line in listed.read_text().splitlines():
+        copy = Path(line)
+        pid = copy.name.split("-", 2)[1] if copy.name.startswith(".golive-") else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            copy.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_stale_copies(playbook: Path) -> None:
     """Gated copies left next to ``playbook`` by a golive process that was killed."""
     for stale in playbook.parent.glob(f".golive-*-{playbook.name}"):
@@ -361,9 +389,22 @@ def _remove_stale_copies(playbook: Path) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write a gate's decision; a run directory that takes no more (disk full) stops the run."""
     partial = path.with_name(path.name + ".tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise JournalUnwritable(path, exc) from exc
+
+
+def _told_to_stop(decision: Path) -> bool:
+    """Tell a waiting gate to stop; False when that cannot be written (the play is cancelled instead)."""
+    try:
+        _write_atomic(decision, "stop")
+    except JournalUnwritable:
+        return False
+    return True
 
 
 def gate_environment() -> dict[str, str]:

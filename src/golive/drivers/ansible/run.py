@@ -8,6 +8,7 @@ run where no host could even be connected to and a retry may help (``TransientEr
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import math
 import os
@@ -33,6 +34,9 @@ log = structlog.get_logger(__name__)
 # ssh appends a 17-character random suffix to the socket name while it creates it, and Ansible's
 # own name is a 10-character hash; a Unix socket path has at most 107 usable bytes.
 MAX_CONTROL_DIR = 78
+# A host that stops answering mid-task (a partition: packets vanish, nothing is refused) would hold
+# its SSH session, and the batch, for ever; keepalives end it as unreachable after about 15 s.
+SSH_KEEPALIVE = "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
 # How often ansible-runner polls the cancel callback (its default is 5 s).
 CANCEL_POLL_S = 0.5
 # Unreachable messages that mean "nobody answered yet", not "answered and refused us".
@@ -194,11 +198,25 @@ def ansible_environment(*, work_dir: Path, playbook: Path) -> dict[str, str]:
     if "ANSIBLE_CONFIG" not in os.environ and config is not None:
         # ansible-runner starts Ansible in its own project dir, where the repo's ansible.cfg is not found.
         env["ANSIBLE_CONFIG"] = str(config)
+    if not _sets_extra_args(Path(os.environ["ANSIBLE_CONFIG"]) if "ANSIBLE_CONFIG" in os.environ else config):
+        env["ANSIBLE_SSH_EXTRA_ARGS"] = SSH_KEEPALIVE
     bindir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     if (Path(bindir) / "ansible-playbook").exists() and path.split(os.pathsep)[0] != bindir:
         env["PATH"] = os.pathsep.join([bindir, path]) if path else bindir
     return env
+
+
+def _sets_extra_args(config: Path | None) -> bool:
+    """Whether the operator chose ssh_extra_args (environment or ansible.cfg): theirs are left alone."""
+    if "ANSIBLE_SSH_EXTRA_ARGS" in os.environ:
+        return True
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(config) if config is not None else None
+    except configparser.Error:
+        return False
+    return any(parser.has_option(section, "ssh_extra_args") for section in parser.sections())
 
 
 def control_dir(work_dir: Path) -> Path:
