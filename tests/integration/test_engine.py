@@ -872,11 +872,16 @@ def test_an_approval_answered_in_the_prefect_ui_counts_beside_one_from_the_termi
     assert project.golive("approve", request["run_id"], "--as", "bob").returncode == 0
     project.wait_journal(has("approval_accepted", by="bob"), timeout=30, what="bob's approval")
     eventually(lambda: flow_state() == "PAUSED" or None, timeout=30, what="the flow run still paused for vote 2")
-    resumed = httpx.post(
-        f"{api}/flow_runs/{flow_run_id}/resume",
-        json={"run_input": {"decision": "approve", "name": "carol", "comment": "looks good"}},
-        timeout=10.0,
-    )
+    def answer_in_the_ui() -> httpx.Response | None:
+        # The server answers 503 while its database is busy (sqlite under load): the form is sent again.
+        reply = httpx.post(
+            f"{api}/flow_runs/{flow_run_id}/resume",
+            json={"run_input": {"decision": "approve", "name": "carol", "comment": "looks good"}},
+            timeout=10.0,
+        )
+        return None if reply.status_code == 503 else reply
+
+    resumed = eventually(answer_in_the_ui, timeout=30, what="the Prefect server to take the UI answer")
     assert resumed.status_code < 300, resumed.text
     assert project.wait_exit(proc, timeout=120) == EXIT_OK, project.output()
     entries = journal.read()
