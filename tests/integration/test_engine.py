@@ -872,6 +872,7 @@ def test_an_approval_answered_in_the_prefect_ui_counts_beside_one_from_the_termi
     assert project.golive("approve", request["run_id"], "--as", "bob").returncode == 0
     project.wait_journal(has("approval_accepted", by="bob"), timeout=30, what="bob's approval")
     eventually(lambda: flow_state() == "PAUSED" or None, timeout=30, what="the flow run still paused for vote 2")
+
     def answer_in_the_ui() -> httpx.Response | None:
         # The server answers 503 while its database is busy (sqlite under load): the form is sent again.
         reply = httpx.post(
