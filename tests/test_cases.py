@@ -4,6 +4,8 @@ Each directory ``tests/cases/NN-name/`` holds:
 
 - ``runbook.yml`` (absent in the case of a missing file),
 - ``args``: optional, one line of extra CLI arguments such as ``-e test -p version=2``,
+- ``env``: optional, ``NAME=value`` lines set in the environment for the case (limits such
+  as ``GOLIVE_MAX_RUNBOOK_BYTES``),
 - ``expected.txt``: ``exit: N`` on the first line, then exactly what ``golive validate``
   prints (stderr and stdout as a terminal shows them), and/or
 - ``expected-plan.json``: a subset of ``golive plan --json``; mappings match on the keys
@@ -129,9 +131,21 @@ def _no_inventory_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOLIVE_INVENTORY", raising=False)
 
 
+def _set_env(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = case / "env"
+    if not f.is_file():
+        return
+    for line in f.read_text().splitlines():
+        if line.strip():
+            name, sep, value = line.partition("=")
+            assert sep and name.strip(), f"{f}: write NAME=value, one a line"
+            monkeypatch.setenv(name.strip(), value.strip())
+
+
 @pytest.mark.parametrize("case", _params(_case_dirs()))
-def test_case(case: Path) -> None:
+def test_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The messages and plan a user sees for this case's runbook are exactly the expected ones."""
+    _set_env(case, monkeypatch)
     expected_txt = case / "expected.txt"
     expected_plan = case / "expected-plan.json"
     regen = REGEN and not (case / "xfail").is_file()  # known-bug cases keep their hand-written files

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,17 +30,33 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from golive.errors import RunbookError
+from golive.errors import Issue, RunbookError
 
 if TYPE_CHECKING:
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
 
-__all__ = ["Cluster", "Connection", "Inventory", "find_project_root", "load_inventory"]
+__all__ = [
+    "MAX_INVENTORY_BYTES_VAR",
+    "Cluster",
+    "Connection",
+    "Inventory",
+    "env_name_issue",
+    "find_project_root",
+    "load_inventory",
+    "max_inventory_bytes",
+]
 
 # Variables Ansible adds to every host itself; absolute paths that say nothing of what runs.
 _MAGIC = frozenset({"inventory_file", "inventory_dir"})
+# An inventory of ten thousand hosts is a few MiB; a file far larger is a mistake (a dump,
+# a log) that Ansible would spend minutes on before golive could say anything.
+MAX_INVENTORY_BYTES_VAR = "GOLIVE_MAX_INVENTORY_BYTES"
+DEFAULT_MAX_INVENTORY_BYTES = 16 * 1024 * 1024
+_YAML_SUFFIXES = frozenset({"", ".yml", ".yaml"})
+# An environment is a directory name under inventory/, and names lock files and Prefect objects.
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -293,6 +310,9 @@ def inventory_path(root: Path, env: str) -> Path:
 
 def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Inventory:
     """Read ``inventory/<env>`` (or ``path``) with Ansible's InventoryManager."""
+    named = env_name_issue(env)
+    if named is not None:
+        raise RunbookError([named])
     inv_path = path or inventory_path(root, env)
     if not inv_path.exists() and (path is not None or os.environ.get("GOLIVE_INVENTORY")):
         given = "-i" if path is not None else "GOLIVE_INVENTORY"
@@ -316,6 +336,9 @@ def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Invento
             f"unknown environment {env!r}: no inventory at {inv_path}",
             f"{hint}environments here: {', '.join(known) or 'none'}; create inventory/{env}/hosts.yml",
         )
+    bounded = _unbounded_files(inv_path)
+    if bounded:
+        raise RunbookError(bounded)
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
     os.environ.setdefault("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
@@ -336,4 +359,67 @@ def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Invento
         _manager=manager,
         _loader=loader,
         _vars=VariableManager(loader=loader, inventory=manager),
+    )
+
+
+def max_inventory_bytes() -> int:
+    """The size limit for one inventory file: ``$GOLIVE_MAX_INVENTORY_BYTES`` or 16 MiB."""
+    raw = os.environ.get(MAX_INVENTORY_BYTES_VAR, "").strip()
+    value = int(raw) if raw.isdigit() else (DEFAULT_MAX_INVENTORY_BYTES if not raw else 0)
+    if value <= 0:
+        raise RunbookError.single(
+            Path(MAX_INVENTORY_BYTES_VAR),
+            None,
+            f"{MAX_INVENTORY_BYTES_VAR}={raw!r} is not a size",
+            "set it to a number of bytes, e.g. 33554432",
+        )
+    return value
+
+
+def _unbounded_files(inv_path: Path) -> list[Issue]:
+    """Inventory files too large, nested too deep or whose YAML aliases would expand without end.
+
+    Ansible reads them without a bound, and golive walks the variables it read (for the plan's
+    digest): a few hundred bytes of nested aliases stand for billions of values, and a walk
+    hundreds of levels deep ends in a RecursionError.
+    """
+    from golive.runbook.yamlmap import unbounded_issue
+
+    limit = max_inventory_bytes()
+    files = [inv_path] if inv_path.is_file() else sorted(p for p in inv_path.rglob("*") if p.is_file())
+    issues: list[Issue] = []
+    for f in files:
+        if f.suffix not in _YAML_SUFFIXES or any(part.startswith(".") for part in f.relative_to(inv_path.parent).parts):
+            continue
+        try:
+            size = f.stat().st_size
+            if size > limit:
+                issues.append(
+                    Issue(
+                        str(f),
+                        None,
+                        f"inventory file is {size} bytes, over the limit of {limit}",
+                        f"check it is the right file; to allow larger ones set {MAX_INVENTORY_BYTES_VAR}",
+                    )
+                )
+                continue
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # Ansible says what is wrong with it
+        found = unbounded_issue(text, file=str(f))
+        if found is not None:
+            issues.append(found)
+    return issues
+
+
+def env_name_issue(env: str) -> Issue | None:
+    """Why ``env`` cannot be an environment's name (a path, say), else None."""
+    if _ENV_NAME.fullmatch(env) and ".." not in env:
+        return None
+    return Issue(
+        "-e",
+        None,
+        f"environment name {env!r} is not a name",
+        "name the directory under inventory/ (letters, digits, '.', '_', '-'), e.g. -e prod; "
+        "an inventory elsewhere is given with -i PATH",
     )

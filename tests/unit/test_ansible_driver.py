@@ -245,3 +245,112 @@ def test_a_runs_gated_copies_left_by_a_killed_process_are_removed_and_a_live_one
     (tmp_path / "work" / "ansible" / COPIES).write_text(f"{dead}\n{live}\n")
     AnsibleDriver(inventory=tmp_path / "inventory", work_dir=tmp_path / "work").tidy()
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``, with its start time (a reused pid is not the same process)."""
+    parents: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents.setdefault(int(fields[1]), []).append(child)
+        starts[child] = fields[19]
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found[child] = starts[child]
+            todo.append(child)
+    return found
+
+
+def _running(pid: int, start: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == start and fields[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["play", "gated-play"])
+def test_a_play_ends_with_the_golive_that_started_it(project: Path, gated: bool) -> None:
+    """golive SIGKILLed while a task runs: its ansible-playbook and the task's processes end with it.
+
+    They used to run on (a task to its end, a gated play until its gate noticed), and the gated
+    copy of the playbook stayed beside the playbooks.
+    """
+    import os
+    import signal
+    import subprocess
+    import textwrap
+
+    from tests.polling import eventually
+
+    if gated:
+        call = """
+        from golive.drivers.ansible import rolling_playbook
+        rolling, why = rolling_playbook(playbook=p / "slow.yml", inventory=p / "inventory", batches=[(1, ["h1"])],
+            match=lambda pattern: ["h1", "h2"], extravars={}, forks=1, tags=None, on_event=None, cancel=None,
+            work_dir=p / "work")
+        assert rolling is not None, why
+        rolling.run_batch(1)
+        """
+    else:
+        call = """
+        from golive.drivers.ansible import run_playbook
+        run_playbook(playbook=p / "slow.yml", inventory=p / "inventory", hosts=["h1"], extravars={},
+            work_dir=p / "work")
+        """
+    script = f"from pathlib import Path\np = Path({str(project)!r})\n" + textwrap.dedent(call)
+    golive = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        eventually(
+            lambda: any("sleep 30" in _cmdline(pid) for pid in _descendants(golive.pid)),
+            timeout=60,
+            what="the play's task to start",
+        )
+        below = _descendants(golive.pid)
+        golive.send_signal(signal.SIGKILL)
+        golive.wait()
+        try:
+            eventually(
+                lambda: not any(_running(pid, start) for pid, start in below.items()),
+                timeout=15,
+                what="the play to end",
+            )
+        finally:
+            left = [pid for pid, start in below.items() if _running(pid, start)]
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+        assert not left
+        eventually(
+            lambda: not list(project.glob(".golive-*")),
+            timeout=5,
+            what="the gated copy to go",
+        )
+    finally:
+        if golive.poll() is None:
+            golive.kill()
+            golive.wait()
+
+
+def test_no_ansible_playbook_says_how_to_get_it(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ansible-playbook on PATH a play fails at once saying what to install, not 'no output'."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    with pytest.raises(PermanentError, match=r"ansible-playbook is not on PATH: install ansible-core"):
+        _run(project, "local.yml", extravars={"greeting": "x"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,3 +130,22 @@ def test_sibling_gets_new_image_and_its_own_label_in_selector_and_pods() -> None
     assert canary["spec"]["template"]["metadata"]["labels"] == {"app": "web", "track": "canary"}
     assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "v2"
     assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == "v1"
+
+
+def test_a_missing_kubeconfig_is_named_with_where_it_is_set(tmp_path: Path) -> None:
+    """A cluster whose kubeconfig is not there fails the step naming the file and setting (it was a traceback)."""
+    from types import SimpleNamespace
+
+    from golive.drivers.k8s.api import KubeApi
+    from golive.errors import PermanentError
+    from golive.inventory import Cluster
+
+    missing = tmp_path / "kubeconfig"
+    inv = SimpleNamespace(clusters={"default": Cluster(name="default", kubeconfig=str(missing), context="test")})
+    with pytest.raises(
+        PermanentError, match=rf"kubeconfig {missing} of cluster 'default' does not exist.*golive_clusters"
+    ):
+        KubeApi(inventory=inv).cluster(None)  # type: ignore[arg-type]
+    missing.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    with pytest.raises(PermanentError, match=rf"kubeconfig {missing} of cluster 'default': .*context.*test"):
+        KubeApi(inventory=inv).cluster(None)  # type: ignore[arg-type]

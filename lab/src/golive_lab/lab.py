@@ -76,8 +76,13 @@ def _port_for(service: ServiceState, name: str) -> int:
 
 def _check_tools() -> None:
     """Refuse before anything starts when a program the lab runs is missing."""
-    if not Path(lab_hosts.SSHD).exists() or shutil.which("unshare") is None:
-        raise MissingTool(f"{lab_hosts.SSHD} or unshare is missing; run scripts/install-system.sh")
+    if not Path(lab_hosts.SSHD).exists():
+        raise MissingTool(
+            f"{lab_hosts.SSHD} is missing: the lab's hosts run it; install Debian's openssh-server "
+            "(scripts/install-system.sh does)"
+        )
+    if shutil.which("unshare") is None:
+        raise MissingTool("unshare is not on PATH: the lab's hosts need it; install util-linux")
     prometheus.find_binary()
 
 

@@ -45,7 +45,10 @@ def find_binary() -> Path:
     found = shutil.which("prometheus")
     if found:
         return Path(found)
-    raise PrometheusNotFound("prometheus binary not found in .golive/tools or PATH; run scripts/install-system.sh")
+    raise PrometheusNotFound(
+        "prometheus binary not found (GOLIVE_PROMETHEUS, .golive/tools, PATH): run scripts/install-system.sh, "
+        "which puts it in .golive/tools, or set GOLIVE_PROMETHEUS to a prometheus binary"
+    )
 
 
 def sd_dir(lab_dir: Path) -> Path:

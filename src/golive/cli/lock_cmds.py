@@ -72,6 +72,12 @@ def unlock(
     if not reason.strip():
         err.print("golive unlock: --reason is required: say why the lock may go, e.g. --reason 'runner host died'")
         raise typer.Exit(EXIT_BAD_INPUT)
+    from golive.inventory import env_name_issue
+
+    named = env_name_issue(env)
+    if named is not None:
+        err.print(f"golive unlock: {named.message} — {named.fix}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
     r = project_root(root)
     try:
         released = unlock(r, env, by=as_user or current_user(), reason=reason, force=force, server=_server(r))

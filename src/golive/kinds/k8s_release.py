@@ -64,10 +64,16 @@ def _image(action: K8sAction, context: dict[str, Any]) -> str | dict[str, str] |
 
 
 def _manifest(root: Path, manifest: str, context: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    from golive.runbook.yamlmap import unbounded_issue
+
     path = root / render(manifest, context)
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text()
+        unbounded = unbounded_issue(text, file=str(path))  # it is sent as JSON: aliases would be expanded
+        if unbounded is not None:
+            raise PermanentError(f"manifest {unbounded.render()}")
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PermanentError(f"cannot read manifest {path}: {exc}") from None
     for doc in docs:
         if not isinstance(doc, dict) or doc.get("kind") not in ("Deployment", "Service"):

@@ -75,7 +75,20 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RunbookError.single(p, None, "runbook file not found", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise RunbookError.single(
+            p, None, "this is a directory, not a runbook file", "give the runbook's path"
+        ) from None
+    except UnicodeDecodeError as exc:
+        before = exc.object[: exc.start]
+        line, column = before.count(b"\n") + 1, len(before) - before.rfind(b"\n")
+        raise RunbookError.single(
+            p,
+            line,
+            f"the runbook is not UTF-8: byte 0x{exc.object[exc.start]:02x} at column {column}",
+            "save the file as UTF-8",
+        ) from None
+    except OSError as exc:
         raise RunbookError.single(p, None, f"cannot read runbook: {exc}", "make it a readable UTF-8 file") from None
     return parse_runbook(text, file=str(p))
 

@@ -14,7 +14,7 @@ import yaml
 
 from golive.errors import Issue
 
-__all__ = ["LineMap", "load_yaml"]
+__all__ = ["LineMap", "load_yaml", "unbounded_issue"]
 
 Path = tuple[str | int, ...]
 
@@ -40,6 +40,42 @@ class LineMap:
 # repeats a block a few times; a "billion laughs" document nests aliases so that a few
 # hundred bytes stand for billions of values, and any walk over it never ends.
 ALIAS_BUDGET = 10_000
+
+
+# How deep collections may nest. A runbook nests a handful of levels; reading a document
+# nested hundreds deep recurses past Python's limit (a traceback, not a message).
+MAX_DEPTH = 100
+_FAST: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where collections nest deeper than MAX_DEPTH, else None (read without recursion)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:
+            return int(exc.problem_mark.line) + 1  # libyaml's own limit, met while it looked ahead
+        return None  # a syntax error: the loader says where
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def _deep_issue(file: str, line: int) -> Issue:
+    return Issue(
+        file,
+        line,
+        f"YAML nested more than {MAX_DEPTH} levels deep",
+        "flatten the structure: no runbook or inventory needs this depth",
+    )
 
 
 class _Recursive(Exception):
@@ -110,6 +146,9 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
     """Parse one YAML document; a syntax error becomes an Issue at its line."""
     lmap = LineMap(file)
     issues: list[Issue] = []
+    deep = _too_deep(text)
+    if deep is not None:
+        return None, lmap, [_deep_issue(file, deep)]
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -143,26 +182,54 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, LineMap, list[Issue]]:
             )
         )
         return None, lmap, issues
-    except _Recursive as exc:
-        issues.append(
-            Issue(
-                file, lmap.line_of(exc.path), "YAML alias refers to the anchor it is in", "remove the recursive alias"
-            )
-        )
-        return None, lmap, issues
-    except _AliasBomb as exc:
-        issues.append(
-            Issue(
-                file,
-                # Values reached through an alias carry their anchor's line; the key the
-                # expansion happens under is where the aliases are used.
-                lmap.line_of(exc.path[:1]),
-                f"YAML aliases here repeat more than {ALIAS_BUDGET} values (nested aliases multiply)",
-                "write the repeated blocks out, or use fewer nested aliases",
-            )
-        )
+    except (_Recursive, _AliasBomb) as exc:
+        issues.append(_alias_issue(exc, file, lmap))
         return None, lmap, issues
     except yaml.YAMLError as exc:
         issues.append(Issue(file, None, f"YAML error: {str(exc).splitlines()[0]}", "make the file valid YAML"))
         return None, lmap, issues
     return data, lmap, issues
+
+
+def _alias_issue(exc: _Recursive | _AliasBomb, file: str, lmap: LineMap) -> Issue:
+    if isinstance(exc, _Recursive):
+        return Issue(
+            file, lmap.line_of(exc.path), "YAML alias refers to the anchor it is in", "remove the recursive alias"
+        )
+    return Issue(
+        file,
+        # Values reached through an alias carry their anchor's line; the key the
+        # expansion happens under is where the aliases are used.
+        lmap.line_of(exc.path[:1]),
+        f"YAML aliases here repeat more than {ALIAS_BUDGET} values (nested aliases multiply)",
+        "write the repeated blocks out, or use fewer nested aliases",
+    )
+
+
+def unbounded_issue(text: str, *, file: str) -> Issue | None:
+    """Nesting too deep to walk, an alias bomb or a recursive alias in a YAML file another
+    program reads (Ansible), else None.
+
+    Only these are judged: a file that is no YAML (an INI inventory), holds several
+    documents, or has any other fault is for its reader to report.
+    """
+    deep = _too_deep(text)
+    if deep is not None:
+        return _deep_issue(file, deep)
+    if "*" not in text:
+        return None  # no alias at all
+    lmap = LineMap(file)
+    try:
+        loader = _FAST(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is not None:
+                    _walk(node, (), lmap, [], budget=_Budget())
+        finally:
+            loader.dispose()
+    except (_Recursive, _AliasBomb) as exc:
+        return _alias_issue(exc, file, lmap)
+    except yaml.YAMLError:
+        return None
+    return None

@@ -117,7 +117,7 @@ class RollingPlaybook:
         with (self.work_dir / "ansible" / COPIES).open("a") as listed:  # for remove_dead_copies
             listed.write(f"{copy}\n")
         copy.write_text(yaml.safe_dump(_gated_plays(self.plays, sizes, gate_dir, held=held), sort_keys=False))
-        collector = Collector(on_event=self.on_event, cancel=self.cancel)
+        collector = Collector(on_event=_removing_once_read(copy, self.on_event), cancel=self.cancel)
         hosts = [h for i in order for h in self.batches[i]]
         log.info(
             "ansible_run_started",
@@ -347,6 +347,22 @@ def _gate_task(name: str, gate_dir: Path, **args: Any) -> dict[str, Any]:
         "check_mode": False,
         "tags": ["always"],
     }
+
+
+def _removing_once_read(copy: Path, on_event: EventHandler | None) -> EventHandler:
+    """``on_event``, and the gated copy removed as its first play starts.
+
+    Ansible has read the whole file by then (playbook-relative paths are resolved from the
+    directory, which stays), so a golive killed later leaves nothing beside the playbooks.
+    """
+
+    def handle(event: dict[str, Any]) -> None:
+        if event.get("event") == "play_start":
+            copy.unlink(missing_ok=True)
+        if on_event is not None:
+            on_event(event)
+
+    return handle
 
 
 def remove_dead_copies(work_dir: Path) -> None:

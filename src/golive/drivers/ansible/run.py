@@ -13,6 +13,8 @@ import hashlib
 import math
 import os
 import re
+import shlex
+import shutil
 import sys
 import tempfile
 import threading
@@ -39,6 +41,18 @@ MAX_CONTROL_DIR = 78
 SSH_KEEPALIVE = "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
 # How often ansible-runner polls the cancel callback (its default is 5 s).
 CANCEL_POLL_S = 0.5
+# What ansible-runner starts as ``ansible-playbook`` (first on the PATH it is given): it asks
+# the kernel to send the play SIGTERM when golive dies (Ansible then stops its workers and
+# their tasks), then becomes the real ``ansible-playbook``. Without it a play outlived a
+# SIGKILLed golive, to the end of its task or until its gate noticed.
+PARENT_PID_VAR = "GOLIVE_PARENT_PID"
+_WITH_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if str(os.getppid()) != os.environ.get("{var}", str(os.getppid())):
+    sys.exit(143)  # golive died before the line above
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 # Unreachable messages that mean "nobody answered yet", not "answered and refused us".
 _TRANSIENT_UNREACHABLE = re.compile(
     r"connection refused|connection reset|kex_exchange_identification|connection closed by remote host",
@@ -123,6 +137,7 @@ def runner_args(
     work_dir = Path(work_dir).resolve()
     private = work_dir / "ansible"
     private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = ansible_environment(work_dir=work_dir, playbook=playbook)
     return {
         "private_data_dir": str(private),
         "ident": ident,
@@ -132,7 +147,7 @@ def runner_args(
         "extravars": dict(extravars),
         "forks": forks,
         **({"tags": ",".join(tags)} if tags else {}),
-        "envvars": {**ansible_environment(work_dir=work_dir, playbook=playbook), **(extra_env or {})},
+        "envvars": {**env, **_ending_with_golive(private, env), **(extra_env or {})},
         "quiet": True,
         # Keep env/extravars out of files shared between runs in the same directory.
         "suppress_env_files": True,
@@ -141,6 +156,32 @@ def runner_args(
         # Always give a callback: without one ansible-runner installs SIGINT/SIGTERM handlers.
         "cancel_callback": collector.should_cancel,
     }
+
+
+def _ending_with_golive(private: Path, env: dict[str, str]) -> dict[str, str]:
+    """PATH and the variable that make ``ansible-playbook`` end when this process dies (Linux)."""
+    path = env.get("PATH", os.environ.get("PATH", ""))
+    real = shutil.which("ansible-playbook", path=path)
+    if real is None:
+        raise PermanentError(
+            "ansible-playbook is not on PATH: install ansible-core into golive's Python environment "
+            "(pip install ansible-core) or put its bin directory on PATH"
+        )
+    if not sys.platform.startswith("linux"):
+        return {}
+    bindir = private / "bin"
+    bindir.mkdir(exist_ok=True, mode=0o700)
+    wrapper = bindir / "ansible-playbook"
+    text = (
+        f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(_WITH_PARENT.format(var=PARENT_PID_VAR))}"
+        f' {shlex.quote(real)} "$@"\n'
+    )
+    if not wrapper.is_file() or wrapper.read_text() != text:
+        partial = bindir / f".ansible-playbook.{os.getpid()}.{threading.get_ident()}"
+        partial.write_text(text)
+        partial.chmod(0o700)
+        os.replace(partial, wrapper)
+    return {"PATH": os.pathsep.join([str(bindir), path]), PARENT_PID_VAR: str(os.getpid())}
 
 
 def finish(

@@ -131,17 +131,35 @@ class KubeApi:
         )
         if name and chosen is None:
             raise PermanentError(f"no cluster {name!r} in golive_clusters; known: {', '.join(clusters) or 'none'}")
-        if chosen is None or chosen.kubeconfig is None:
-            if os.environ.get("KUBERNETES_SERVICE_HOST"):
-                cfg = client.Configuration()
-                config.load_incluster_config(client_configuration=cfg)
-                api = client.ApiClient(cfg)
-            elif chosen is None:
-                raise PermanentError("no Kubernetes cluster configured; set golive_clusters in the environment")
+        if chosen is not None and chosen.kubeconfig is not None and not os.path.exists(chosen.kubeconfig):
+            raise PermanentError(
+                f"kubeconfig {chosen.kubeconfig} of cluster {chosen.name!r} does not exist: fix its path under "
+                "golive_clusters in the environment's group_vars, or write the cluster's kubeconfig there "
+                "(kubectl config view --raw --minify > FILE)"
+            )
+        try:
+            if chosen is None or chosen.kubeconfig is None:
+                if os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    cfg = client.Configuration()
+                    config.load_incluster_config(client_configuration=cfg)
+                    api = client.ApiClient(cfg)
+                elif chosen is None:
+                    raise PermanentError("no Kubernetes cluster configured; set golive_clusters in the environment")
+                else:
+                    api = config.new_client_from_config(context=chosen.context)
             else:
-                api = config.new_client_from_config(context=chosen.context)
-        else:
-            api = config.new_client_from_config(config_file=chosen.kubeconfig, context=chosen.context)
+                api = config.new_client_from_config(config_file=chosen.kubeconfig, context=chosen.context)
+        except (config.ConfigException, OSError, ValueError) as exc:
+            where = (
+                f"kubeconfig {chosen.kubeconfig or '(default: $KUBECONFIG or ~/.kube/config)'}"
+                if chosen
+                else "in-cluster config"
+            )
+            named = f" of cluster {chosen.name!r}" if chosen else ""
+            raise PermanentError(
+                f"{where}{named}: {exc} (context {chosen.context if chosen else None!r}); "
+                "check the file and the context named under golive_clusters"
+            ) from None
         cluster = Cluster(api, client.AppsV1Api(api), client.CoreV1Api(api))
         self._clusters[name] = cluster
         return cluster
