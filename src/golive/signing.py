@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["NAMESPACE", "SigningError", "payload", "sign", "verify"]
+__all__ = ["NAMESPACE", "SigningError", "change_payload", "payload", "sign", "verify"]
 
 NAMESPACE = "golive-approval"
 TIMEOUT_S = 10.0
@@ -28,6 +28,11 @@ class SigningError(Exception):
 def payload(*, run_id: str, step: str, digest: str, decision: str) -> bytes:
     """What an approver signs: this run, this step, this plan, this answer, and nothing else."""
     return f"golive approval\nrun {run_id}\nstep {step}\nplan {digest}\ndecision {decision}\n".encode()
+
+
+def change_payload(*, change_id: str, digest: str, decision: str) -> bytes:
+    """What a change approver signs: this change, its plan as proposed, this answer (never a run's step)."""
+    return f"golive change approval\nchange {change_id}\nplan {digest}\ndecision {decision}\n".encode()
 
 
 def _keygen() -> str:

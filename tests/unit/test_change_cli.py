@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The case fixtures' inventories (test, prod) and playbooks, plus env "gated": two approvers of three."""
     shutil.copytree(CASES / "inventory", tmp_path / "inventory")
     shutil.copytree(CASES / "playbooks", tmp_path / "playbooks")
+    (tmp_path / "keys").mkdir()  # prod counts only signed approvals: alice's and bob's keys are listed
+    for name in ("alice", "bob"):
+        key = tmp_path / "keys" / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+        with (tmp_path / "keys" / "prod_allowed_signers").open("a") as f:
+            f.write(f"{name} {' '.join(key.with_suffix('.pub').read_text().split()[:2])}\n")
     gated = tmp_path / "inventory" / "gated"
     shutil.copytree(tmp_path / "inventory" / "test", gated)
     with (gated / "group_vars" / "all.yml").open("a") as f:
@@ -106,8 +113,19 @@ def test_an_unknown_or_malformed_change_id_is_bad_input_listing_the_known_ones(p
 def test_the_proposer_approving_in_prod_is_refused(project: Path) -> None:
     """In prod (protected) the proposer's approval exits 4."""
     cid = propose("prod")
-    done = golive("change", "approve", cid, "--as", "alice")
+    done = golive("change", "approve", cid, "--sign", "keys/alice")
     assert done.exit_code == EXIT_REFUSED and "proposer may not approve" in done.output
+
+
+def test_prod_counts_only_signed_change_approvals(project: Path) -> None:
+    """Unsigned: exit 4 naming --sign; signed by bob's key: approved, shown as signed, and run --change goes on."""
+    cid = propose("prod")
+    unsigned = golive("change", "approve", cid, "--as", "bob")
+    assert unsigned.exit_code == EXIT_REFUSED and "--sign" in unsigned.output
+    signed = golive("change", "approve", cid, "--sign", "keys/bob")
+    assert signed.exit_code == 0 and "approved by bob (signed)" in signed.output, signed.output
+    assert "approved by bob (signed)" in golive("change", "show", cid).output
+    assert golive("change", "approve", cid).exit_code == EXIT_BAD_INPUT  # neither --as nor --sign
 
 
 def test_a_rejected_change_is_neither_approved_nor_run(project: Path) -> None:
@@ -150,7 +168,7 @@ def test_run_change_without_enough_distinct_approvers_is_refused(project: Path) 
 def test_run_change_refuses_an_input_changed_since_approval_naming_it(project: Path) -> None:
     """A change whose playbook was edited after approval exits 4, naming the file and both hashes; nothing runs."""
     cid = propose("prod")
-    assert golive("change", "approve", cid, "--as", "bob").exit_code == 0
+    assert golive("change", "approve", cid, "--sign", "keys/bob").exit_code == 0
     with (project / "playbooks" / "deploy.yml").open("a") as f:
         f.write("# edited after approval\n")
     done = golive("run", "--change", cid, "--no-prefect")

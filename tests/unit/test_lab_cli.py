@@ -1,4 +1,4 @@
-"""``golive lab up`` without a program the lab runs says which and how to get it: exit 2, no traceback, nothing started."""
+"""``golive lab up`` without a program the lab runs says which and how to get it: exit 2, no traceback."""
 
 from __future__ import annotations
 

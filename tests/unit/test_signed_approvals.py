@@ -108,3 +108,82 @@ def test_an_env_that_requires_signatures_and_names_no_signers_is_refused_by_vali
     )
     errors = [i.render() for i in prepare(tmp_path / "rb.yml", env="test", params={}).issues() if i.severity == "error"]
     assert len(errors) == 1 and "missing_signers does not exist" in errors[0]
+
+
+# ------------------------------------------------------------------ change approvals
+
+
+def _signed_change(tmp_path: Path) -> tuple[Any, Any]:
+    from golive.changes import Change, ChangePolicy, DiskChangeStore, new_change_id
+
+    store = DiskChangeStore(tmp_path / "runs" / "changes")
+    policy = ChangePolicy(required=2, protected=True, signers=str(tmp_path / "allowed_signers"))
+    change = Change(
+        id=new_change_id(),
+        created="2026-12-03T06:12:00+00:00",
+        proposer="alice",
+        runbook="payments",
+        file="runbook.yml",
+        file_abs="/srv/project/runbook.yml",
+        env="prod",
+        digest="a" * 64,
+        policy=policy,
+        plan={"steps": []},
+    )
+    store.create(change)
+    return store, change
+
+
+def test_a_change_approval_signed_counts_for_the_keys_principal(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """bob signs typing --as ceo: recorded as bob's, signed; with carol's the change is approved."""
+    from golive.changes import approve
+
+    store, change = _signed_change(tmp_path)
+    once = approve(store, change.id, by="ceo", sign=keys["bob"])
+    assert once.events[-1].by == "bob" and once.events[-1].signature and once.approvals() == ["bob"]
+    assert approve(store, change.id, by=None, sign=keys["carol"]).state().name == "approved"
+
+
+def test_where_change_approvals_are_signed_unsigned_and_unlisted_ones_are_refused(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    from golive.changes import ChangeRefused, approve
+
+    store, change = _signed_change(tmp_path)
+    with pytest.raises(ChangeRefused, match=r"counts only signed approvals.*--sign"):
+        approve(store, change.id, by="bob")
+    with pytest.raises(ChangeRefused, match="not in"):
+        approve(store, change.id, by="mallory", sign=keys["mallory"])
+    assert store.get(change.id).events == []
+
+
+def test_a_forged_or_edited_change_approval_does_not_count(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """An approval written into the record by hand, or a signature moved to another name, counts for no one."""
+    from golive.changes import ChangeEvent, approve
+
+    store, change = _signed_change(tmp_path)
+    signed = approve(store, change.id, by=None, sign=keys["bob"]).events[-1]
+    store.append(change.id, ChangeEvent(kind="approved", at=signed.at, by="carol", signature=signed.signature))
+    store.append(change.id, ChangeEvent(kind="approved", at=signed.at, by="dave"))
+    again = store.get(change.id)
+    assert again.approvals() == ["bob"] and again.state().name == "proposed"
+    other = again.model_copy(update={"digest": "b" * 64})  # a signature over another plan
+    assert other.approvals() == []
+
+
+def test_change_approvals_in_a_signed_env_carry_its_signers_file(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from golive.changes import policy_of
+
+    inv = SimpleNamespace(
+        change_approvers=1,
+        protected=True,
+        approvers=None,
+        require_change=True,
+        require_signed_approvals=True,
+        allowed_signers=tmp_path / "allowed_signers",
+    )
+    assert policy_of(inv).signers == str(tmp_path / "allowed_signers")  # type: ignore[arg-type]
+    inv.require_signed_approvals = False
+    assert policy_of(inv).signers is None  # type: ignore[arg-type]

@@ -56,6 +56,8 @@ class ChangePolicy(BaseModel):
     protected: bool = False  # the proposer may not approve
     approvers: list[str] | None = None  # only these may approve, when set
     require_change: bool = False  # `golive run` without --change is refused
+    # Where only signed approvals count: the allowed_signers file their keys must be in.
+    signers: str | None = None
 
     def may_approve(self, who: str, *, proposer: str) -> str | None:
         """Why ``who`` may not approve this change, or None."""
@@ -76,6 +78,8 @@ class ChangeEvent(BaseModel):
     run_id: str | None = None
     status: str | None = None  # finished: the run's status (succeeded, rolled_back, refused, ...)
     exit_code: int | None = None
+    # approved: the approver's SSH signature over the change id, its plan digest and the decision.
+    signature: str | None = None
 
 
 class ChangeState(BaseModel):
@@ -123,9 +127,25 @@ class Change(BaseModel):
             who = e.by or ""
             if e.kind != "approved" or any(same_person(who, s) for s in seen):
                 continue
+            if policy.signers is not None and not self._signed_by(e, policy.signers):
+                continue
             if policy.may_approve(who, proposer=self.proposer) is None:
                 seen.append(who)
         return seen
+
+    def _signed_by(self, event: ChangeEvent, signers: str) -> bool:
+        """The approval's signature verifies, over this change and digest, for the name it is recorded under."""
+        from pathlib import Path
+
+        from golive.signing import SigningError, change_payload, verify
+
+        if not event.signature or not event.by:
+            return False
+        data = change_payload(change_id=self.id, digest=self.digest, decision="approve")
+        try:
+            return same_person(verify(event.signature, data, allowed_signers=Path(signers)), event.by)
+        except SigningError:
+            return False
 
     def state(self, policy: ChangePolicy | None = None) -> ChangeState:
         policy = policy or self.policy

@@ -94,7 +94,15 @@ def policy_of(inventory: Inventory | None) -> ChangePolicy:
         protected=inventory.protected,
         approvers=inventory.approvers,
         require_change=inventory.require_change,
+        signers=_signers(inventory),
     )
+
+
+def _signers(inventory: Inventory) -> str | None:
+    """The allowed_signers file where only signed approvals count (a path that is not there verifies no one)."""
+    if not inventory.require_signed_approvals:
+        return None
+    return str(inventory.allowed_signers or "allowed_signers (golive_allowed_signers is not set)")
 
 
 # ------------------------------------------------------------------ propose, approve, reject
@@ -130,16 +138,47 @@ def _document(ctx: RunContext) -> str:
     return render_document(ctx, fmt="md")
 
 
-def approve(store: ChangeStore, change_id: str, *, by: str | None, comment: str | None = None) -> Change:
+def approve(
+    store: ChangeStore, change_id: str, *, by: str | None, comment: str | None = None, sign: Path | None = None
+) -> Change:
+    """Record an approval; with ``sign`` (a private key) it is signed, and the key's principal is the approver."""
     who = user(by)
+    signature: str | None = None
+    if sign is not None:
+        who, signature = _sign_change(store.get(change_id), sign)
 
     def allowed(change: Change) -> None:
         _refuse_if_closed(change, "approve")
+        if change.policy.signers is not None and signature is None:
+            raise ChangeRefused(
+                f"change {change.id}: env {change.env!r} counts only signed approvals: "
+                f"`golive change approve {change.id} --sign ~/.ssh/id_ed25519`"
+            )
         why = change.policy.may_approve(who, proposer=change.proposer)
         if why:
             raise ChangeRefused(f"change {change.id}: {why}")
 
-    return store.append(change_id, ChangeEvent(kind="approved", at=now_iso(), by=who, comment=comment), check=allowed)
+    event = ChangeEvent(kind="approved", at=now_iso(), by=who, comment=comment, signature=signature)
+    return store.append(change_id, event, check=allowed)
+
+
+def _sign_change(change: Change, key: Path) -> tuple[str, str]:
+    """Sign the change with ``key`` and verify it: (the verified principal, the signature)."""
+    from golive.signing import SigningError, change_payload, sign, verify
+
+    data = change_payload(change_id=change.id, digest=change.digest, decision="approve")
+    signers = change.policy.signers
+    if signers is None:
+        raise ChangeRefused(
+            f"change {change.id}: env {change.env!r} names no allowed signers to verify a signature against "
+            "(golive_allowed_signers and golive_require_signed_approvals in its group_vars)"
+        )
+    try:
+        signature = sign(key, data)
+        principal = verify(signature, data, allowed_signers=Path(signers))
+    except SigningError as exc:
+        raise ChangeRefused(f"change {change.id}: {exc}") from None
+    return principal, signature  # whatever --as said: the key says who approves
 
 
 def reject(store: ChangeStore, change_id: str, *, by: str | None, comment: str | None = None) -> Change:
@@ -167,7 +206,8 @@ def refuse_without_change(ctx: RunContext) -> None:
     raise ChangeRefused(
         f"env {env!r} requires an approved change (golive_require_change): propose one with "
         f"`golive plan {ctx.loaded.path} -e {env} --save`, have it approved with "
-        "`golive change approve ID --as NAME`, then `golive run --change ID`"
+        "`golive change approve ID --as NAME` (or `--sign KEY` where approvals are signed), "
+        "then `golive run --change ID`"
     )
 
 
@@ -201,7 +241,9 @@ def _run_problems(change: Change, ctx: RunContext, plan: Plan) -> list[str]:
         out.append(
             f"approved by {who}: {policy.required} distinct approver(s) needed"
             + (" (not the proposer)" if policy.protected else "")
-            + f"; `golive change approve {change.id} --as NAME`"
+            + (" (signed by a key in allowed_signers)" if policy.signers else "")
+            + f"; `golive change approve {change.id} "
+            + ("--sign ~/.ssh/id_ed25519`" if policy.signers else "--as NAME`")
         )
     changed = diff_inputs(change.inputs, plan.inputs)
     out += [f"input changed since it was proposed: {line}" for line in changed]

@@ -55,14 +55,28 @@ def _answer(verb: str, act: Callable[[], Change]) -> None:
 @change_app.command("approve")
 def approve_change(
     change_id: IdArg,
-    as_user: Annotated[str, typer.Option("--as", help="your name, as the env's approvers list it")],
+    as_user: Annotated[str | None, typer.Option("--as", help="your name, as the env's approvers list it")] = None,
+    sign: Annotated[
+        Path | None,
+        typer.Option("--sign", help="sign with this SSH private key; its principal in allowed_signers is you"),
+    ] = None,
     comment: CommentOpt = None,
     root: RootOpt = None,
 ) -> None:
-    """Approve a proposed change (distinct people; in a protected env not its proposer)."""
+    """Approve a proposed change (distinct people; in a protected env not its proposer; signed where required)."""
     from golive.changes import approve
 
-    _answer(f"approved by {as_user}", lambda: approve(_store(root), change_id, by=as_user, comment=comment))
+    if as_user is None and sign is None:
+        err.print("name yourself: --as NAME, or --sign KEY (the key's principal is you)", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    key = sign.expanduser() if sign is not None else None
+    with change_errors():
+        change = approve(_store(root), change_id, by=as_user, comment=comment, sign=key)
+    who = change.events[-1].by
+    state = change.state()
+    signed = " (signed)" if change.events[-1].signature else ""
+    need = f"{len(state.approvers)}/{state.required} approver(s)"
+    out.print(f"change {change.id}: approved by {who}{signed}; now {state.label()} ({need})", markup=False)
 
 
 @change_app.command("reject")
@@ -117,6 +131,7 @@ def show_change(
     for e in change.events:
         detail = f" run {e.run_id}" if e.run_id else ""
         detail += f" {e.status} (exit {e.exit_code})" if e.status else ""
+        detail += " (signed)" if e.signature else ""
         out.print(f"  {e.at}  {e.kind}{' by ' + e.by if e.by else ''}{detail}{_note(e.comment)}", markup=False)
 
 
