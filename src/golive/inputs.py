@@ -140,6 +140,9 @@ def collect_inputs(
     context = {"params": params, "previous": previous, "env": inventory.env if inventory else None}
     out += _Files(root).of_runbook(loaded, context)
     out += _inventory_inputs(inventory, touched)
+    if inventory is not None and inventory.require_signed_approvals and inventory.allowed_signers is not None:
+        # Whose keys may approve is part of what was approved: a key added afterwards changes the plan.
+        out.append(_Files(root).file(inventory.allowed_signers, note="allowed signers"))
     unique = {(i.kind, i.name): i for i in out}
     return [unique[k] for k in sorted(unique)]
 

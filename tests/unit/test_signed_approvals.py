@@ -187,3 +187,36 @@ def test_change_approvals_in_a_signed_env_carry_its_signers_file(tmp_path: Path)
     assert policy_of(inv).signers == str(tmp_path / "allowed_signers")  # type: ignore[arg-type]
     inv.require_signed_approvals = False
     assert policy_of(inv).signers is None  # type: ignore[arg-type]
+
+
+def test_the_allowed_signers_file_is_an_input_of_the_plan(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A key added to allowed_signers after a plan was approved changes its digest, naming the file."""
+    from types import SimpleNamespace
+
+    from golive.inputs import collect_inputs, diff_inputs
+
+    signers = tmp_path / "allowed_signers"
+    inv = SimpleNamespace(
+        env="prod",
+        require_signed_approvals=True,
+        allowed_signers=signers,
+        raw_vars=lambda hosts: {},
+        raw_settings=lambda: {},
+    )
+    loaded = SimpleNamespace(runbook=SimpleNamespace(name="rb", steps=[], model_dump=lambda mode: {}))
+
+    def inputs() -> list[Any]:
+        return collect_inputs(
+            loaded,  # type: ignore[arg-type]
+            root=tmp_path,
+            inventory=inv,  # type: ignore[arg-type]
+            params={},
+            previous={},
+            placement={},
+            touched=[],
+        )
+
+    before = inputs()
+    with signers.open("a") as f:
+        f.write(f"mallory {' '.join(keys['mallory'].with_suffix('.pub').read_text().split()[:2])}\n")
+    assert [line for line in diff_inputs(before, inputs()) if "allowed_signers" in line]
