@@ -152,6 +152,9 @@ class Kind:
     undoes_itself: ClassVar[bool] = False
     # True when a step of this kind runs once per host batch.
     batched: ClassVar[bool] = False
+    # True when the step's work goes through engine stages, which honour the step's verify
+    # (gate), bake, retries and timeout; validate refuses those keys on any other kind.
+    staged: ClassVar[bool] = False
 
     # -------------------------------------------------------------- plan
 

@@ -41,6 +41,7 @@ def render_change(
 
 
 class BatchedKind(Kind):
+    staged: ClassVar[bool] = True
     batched: ClassVar[bool] = True
 
     def action_of(self, step: StepBase) -> AnsibleAction | SshAction:

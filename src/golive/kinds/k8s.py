@@ -29,6 +29,7 @@ K8S_STAGE_S = 10.0
 
 
 class K8sKind(Kind):
+    staged: ClassVar[bool] = True
     name: ClassVar[str] = "k8s"
     model: ClassVar[type[StepBase]] = K8sStep
     undoes_itself: ClassVar[bool] = True

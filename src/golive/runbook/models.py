@@ -211,6 +211,13 @@ class StepBase(Model):
     rollback: Rollback | None = None
     description: str | None = None
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError("timeout must be longer than 0s (leave it out for the kind's own limit)")
+        return v
+
     @field_validator("id")
     @classmethod
     def _id_shape(cls, v: str) -> str:

@@ -84,6 +84,7 @@ def validate(
         issues += _templates(loaded, i, all_params)
         issues += _files(loaded, i, step, root)
         issues += _rollback(loaded, i, step)
+        issues += _unstaged(loaded, i, step)
         if inventory is not None:
             issues += _hosts(loaded, i, step, inventory)
             issues += kind_of(step).validate_env(loaded, i, step, inventory)
@@ -134,6 +135,45 @@ def _files(loaded: LoadedRunbook, index: int, step: StepBase, root: Path) -> lis
                     f"{hint}paths are relative to the project root {root}",
                 )
             )
+    return out
+
+
+# The keys every step may carry that only a staged kind (ansible, ssh, k8s) carries out.
+_STAGE_KEYS = {
+    "verify": "gate checks run after each stage of a change",
+    "bake": "a bake follows each stage of a change",
+    "retries": "retries repeat a change that failed on a transient fault",
+    "timeout": "a timeout bounds a change",
+}
+
+
+def _unstaged(loaded: LoadedRunbook, index: int, step: StepBase) -> list[Issue]:
+    """``verify``, ``bake``, ``retries``, ``timeout`` on a step that changes nothing would be ignored: refused."""
+    kind = kind_of(step)
+    if kind.staged:
+        return []
+    out = []
+    for key, what in _STAGE_KEYS.items():
+        if key not in step.model_fields_set or not getattr(step, key):
+            continue
+        fix = {
+            "verify": "put the checks in a check step (check: [...]) or on the step that makes the change",
+            "bake": "use a pause step (pause: {duration: ...}) to wait here",
+            "retries": "remove it",
+            "timeout": (
+                "remove it (an approval's own timeout is approval: {timeout: ...})"
+                if kind.name == "approval"
+                else "remove it"
+            ),
+        }[key]
+        out.append(
+            Issue(
+                str(loaded.path),
+                loaded.step_line(index, key),
+                f"{key} has no effect on {kind.name} step {step.id!r}: {what}, and a {kind.name} step makes none",
+                fix,
+            )
+        )
     return out
 
 
