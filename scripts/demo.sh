@@ -59,6 +59,8 @@ echo "== hybrid cutover: freeze writes (Ansible) -> sync (SSH) -> approval -> Ku
 run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
 $G runs --limit 5
+echo "== what golive told people: the lab's notification inbox (Apprise json:// to a local receiver)"
+$G lab inbox -n 6
 echo "== the report of the rolled-back release (HTML: timeline, gates, rollback; prints to PDF)"
 report_html="$PWD/.golive/reports/rolled-back-$bad_run.html"
 $G report "$bad_run" -o "$report_html"
@@ -73,5 +75,6 @@ Where to look:
   report:     $report_html   (golive report <run id> [--format html|md|json] [-o FILE])
   document:   $doc_html   (golive doc RUNBOOK -e ENV [--format html|md] [-o FILE])
   Prefect UI: ${prefect_ui:-"(lab Prefect server not running)"}  (flow runs named by run id, task runs by step id)
+  notified:   golive lab inbox   (channels: golive_notify in the env's group_vars; golive notify test ENV)
   the lab:    golive lab status;  golive lab down  stops every process it started
 TXT

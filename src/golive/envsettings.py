@@ -40,6 +40,8 @@ class EnvSettings(BaseModel):
     golive_known_hosts: str | None = None
     golive_allowed_signers: str | None = None
     golive_require_signed_approvals: StrictBool | None = None
+    # checked, with their own messages, by golive.notify.channels
+    golive_notify: Any = None
     # checked, with their own messages, by golive.schedule
     golive_timezone: Any = None
     golive_windows: Any = None
@@ -87,6 +89,13 @@ def check_settings(inventory_dir: Path, values: dict[str, Any]) -> list[Issue]:
             file, line = where.get(key, (str(inventory_dir), None))
             at = ".".join(str(p) for p in problem["loc"])
             issues.append(Issue(file, line, f"{at}: {problem['msg']}", f"see docs/inventory.md for {key}"))
+    if "golive_notify" in values:
+        from golive.notify.channels import notify_issues
+
+        file, line = where.get("golive_notify", (str(inventory_dir), None))
+        issues += notify_issues(
+            values, file=file, line=line, base=inventory_dir if inventory_dir.is_dir() else inventory_dir.parent
+        )
     return issues
 
 

@@ -152,6 +152,11 @@ WITNESS: dict[str, list[str]] = {
     "Runbook.window": ["unit/test_run_window.py::test_the_refusal_names_the_next_opening_in_the_window_zone_and_utc"],
     "Window.allow": ["unit/test_windows.py::test_outside_a_window_it_is_closed_and_names_the_next_opening"],
     "Window.tz": ["unit/test_windows.py::test_the_plan_view_says_closed_and_the_next_opening_in_both_zones"],
+    "EnvSettings.golive_notify": [
+        "unit/test_notify.py::test_notify_test_sends_to_each_channel_and_says_which_failed",
+        "unit/test_notify.py::test_bad_channel_settings_are_refused",
+    ],
+    "NotifySpec.to": ["unit/test_notify.py::test_a_notify_step_sends_its_message_to_the_channels_it_names"],
     "EnvSettings.golive_timezone": ["unit/test_windows.py::test_unknown_zone_and_backwards_freeze_are_refused"],
     "EnvSettings.golive_windows": ["unit/test_windows.py::test_runbook_and_env_windows_must_both_be_open"],
     "EnvSettings.golive_freezes": ["unit/test_run_window.py::test_a_freeze_starting_mid_run_pauses_it"],

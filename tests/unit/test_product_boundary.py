@@ -44,10 +44,10 @@ def test_the_lab_is_mounted_only_when_named_or_for_help() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "run False ['change', 'journal']",
-        "plan False ['change', 'journal']",
-        "lab True ['change', 'journal', 'lab']",
-        "--help True ['change', 'journal', 'lab']",
+        "run False ['change', 'journal', 'notify']",
+        "plan False ['change', 'journal', 'notify']",
+        "lab True ['change', 'journal', 'lab', 'notify']",
+        "--help True ['change', 'journal', 'lab', 'notify']",
     ]
 
 

@@ -131,6 +131,31 @@ def down(lab_dir: DirOption = None) -> None:
     console.print("lab stopped")
 
 
+@app.command("inbox")
+def inbox_cmd(
+    lab_dir: DirOption = None,
+    last: Annotated[int, typer.Option("--last", "-n", help="show the last N messages")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="the messages as received, one JSON per line")] = False,
+) -> None:
+    """The notifications golive sent to the lab's channel lab-inbox, newest last."""
+    from golive_lab import inbox
+
+    lab = _lab(lab_dir)
+    got = inbox.messages(lab.dir)[-last:] if last > 0 else []
+    if not got:
+        console.print(f"no notification received yet ({inbox.messages_file(lab.dir)})")
+        return
+    for m in got:
+        body = m.get("body")
+        if as_json:
+            console.print_json(data=m)
+        elif isinstance(body, dict):
+            console.print(f"[dim]{m['ts'][:19]}[/dim] [bold]{body.get('title', '')}[/bold]", highlight=False)
+            console.print(f"    {str(body.get('message', '')).replace(chr(10), chr(10) + '    ')}", markup=False)
+        else:
+            console.print(f"{m['ts'][:19]} {body}", markup=False)
+
+
 def _duration(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
     if not match:

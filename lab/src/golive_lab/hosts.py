@@ -275,6 +275,8 @@ def write_inventory(lab_dir: Path, specs: list[HostSpec], *, python: str = sys.e
         "golive_min_approvers": 1,
         "golive_protected": False,
         "golive_clusters": {"default": {"kubeconfig": str(lab_dir / "kubeconfig"), "context": "lab"}},
+        # The lab's inbox (golive lab inbox) writes its URL there when it starts.
+        "golive_notify": {"lab-inbox": {"url_file": str(lab_dir / "inbox.url")}},
     }
     (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_vars, sort_keys=False))
     return inv

@@ -23,7 +23,7 @@ from typing import Literal
 import httpx
 import structlog
 
-from golive_lab import addresses, envfiles, prefect_server, process, prometheus
+from golive_lab import addresses, envfiles, inbox, prefect_server, process, prometheus
 from golive_lab import hosts as lab_hosts
 from golive_lab.errors import LabError, MissingTool
 from golive_lab.faults import FaultActions
@@ -53,7 +53,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 DEFAULT_HOSTS = 10
-PREFERRED_PORTS = {"prometheus": 9090, "kube": 6443, "prefect": 4200}
+PREFERRED_PORTS = {"prometheus": 9090, "kube": 6443, "prefect": 4200, "inbox": 8025}
 EMULATOR_MODULE = "golive_lab.kube_emulator"
 
 
@@ -72,6 +72,13 @@ def emulator_available() -> bool:
 def _port_for(service: ServiceState, name: str) -> int:
     """The port a stopped service starts on: the one it had (else the usual one) if free, else any free one."""
     return addresses.pick_port(service.port or PREFERRED_PORTS[name])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _check_tools() -> None:
@@ -125,7 +132,14 @@ class Lab(FaultActions):
         self._wait_apps(state, timeout=app_timeout)
         if prefect_timeout is not None:
             self._wait_prefect(state, timeout=prefect_timeout)
-        addresses.release([state.prometheus.port, state.kube.port, *([state.prefect.port] if prefect_timeout else [])])
+        addresses.release(
+            [
+                state.prometheus.port,
+                state.kube.port,
+                state.inbox.port,
+                *([state.prefect.port] if prefect_timeout else []),
+            ]
+        )
         self._write_env(state)
         self.save(state)
         log.info(
@@ -218,6 +232,18 @@ class Lab(FaultActions):
         if traffic and not state.traffic.alive():
             argv = [sys.executable, "-m", "golive_lab.traffic", "--sd-dir", str(prometheus.sd_dir(self.dir))]
             state.traffic.pid, state.traffic.started = process.spawn(argv, log_file=self.dir / "traffic.log")
+        self._start_inbox(state.inbox)
+
+    def _start_inbox(self, box: ServiceState) -> None:
+        """The notification receiver; its URL goes to inbox.url, which the lab inventory's channel reads."""
+        if box.alive():
+            return
+        box.port = _port_for(box, "inbox")
+        box.url = f"http://127.0.0.1:{box.port}"
+        out = inbox.messages_file(self.dir)
+        argv = [sys.executable, "-m", "golive_lab.inbox", "--port", str(box.port), "--out", str(out)]
+        box.pid, box.started = process.spawn(argv, log_file=self.dir / "inbox.log")
+        (self.dir / inbox.URL_FILE).write_text(inbox.url_of(box.port) + "\n")
 
     def _start_kube(self, kube: KubeState) -> None:
         if kube.alive():
@@ -267,6 +293,14 @@ class Lab(FaultActions):
                 time.sleep(0.05)
             else:
                 raise LabError(f"the kube emulator did not answer; see {self.dir}/kube/emulator.log")
+        box = state.inbox
+        if box.pid:
+            while not _answers(box.url or ""):
+                if not box.alive():
+                    raise LabError(f"the inbox exited; see {self.dir}/inbox.log")
+                if time.monotonic() >= deadline:
+                    raise LabError(f"the inbox did not answer; see {self.dir}/inbox.log")
+                time.sleep(0.05)
 
     def _wait_prefect(self, state: LabState, *, timeout: float) -> None:
         pre = state.prefect
@@ -327,7 +361,8 @@ class Lab(FaultActions):
         state = self.load()
         if state is None:
             return []
-        procs: list[Proc] = [state.traffic, state.kube, state.prefect, state.prometheus, *state.hosts]
+        procs: list[Proc] = [state.traffic, state.inbox, state.kube, state.prefect, state.prometheus, *state.hosts]
+        (self.dir / inbox.URL_FILE).unlink(missing_ok=True)
         with contextlib.suppress(httpx.HTTPError):
             if state.kube.url and state.kube.alive():
                 # Faults left behind would slow the emulator's own shutdown requests.

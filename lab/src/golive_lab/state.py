@@ -51,6 +51,7 @@ class LabState(BaseModel):
     kube: KubeState = KubeState()
     prefect: ServiceState = ServiceState()
     traffic: Proc = Proc()
+    inbox: ServiceState = ServiceState()
     inventory: str = ""
     known_hosts: str = ""
     ssh_key: str = ""
@@ -66,7 +67,7 @@ class LabState(BaseModel):
 
     def pids(self) -> list[int]:
         """Every PID the lab recorded, for checks that they are all gone after ``down``."""
-        procs: list[Proc] = [*self.hosts, self.prometheus, self.kube, self.prefect, self.traffic]
+        procs: list[Proc] = [*self.hosts, self.prometheus, self.kube, self.prefect, self.traffic, self.inbox]
         return [p.pid for p in procs if p.pid]
 
 

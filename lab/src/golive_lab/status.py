@@ -108,4 +108,18 @@ def status_of(lab_dir: Path, state: LabState | None) -> LabStatus:
         comps.append(
             ComponentStatus(name="traffic", kind="traffic", pid=state.traffic.pid, running=running, ready=running)
         )
+    box = state.inbox
+    if box.pid:
+        running = box.alive()
+        comps.append(
+            ComponentStatus(
+                name="inbox",
+                kind="inbox",
+                pid=box.pid,
+                running=running,
+                ready=running,
+                url=box.url,
+                detail="notifications: golive lab inbox",
+            )
+        )
     return LabStatus(dir=str(lab_dir), up=any(c.running for c in comps), components=comps, faults=state.faults)

@@ -169,8 +169,17 @@ def _tell_in_prefect(runner: Runner) -> PrefectStory:
 
 def _run_in_flow(runner: Runner, body: Callable[[], int], *, use_prefect: bool, flow_name: str) -> int:
     """``body`` as a Prefect flow run (or plainly); then no Ansible play of the runner is left running."""
+    notifier = runner.notifier
+
+    def told() -> int:  # what is still queued is sent (bounded) before the flow run's final state
+        try:
+            return body()
+        finally:
+            if notifier is not None:
+                notifier.close()
+
     try:
-        return _in_prefect_flow(runner, body, flow_name=flow_name) if use_prefect else body()
+        return _in_prefect_flow(runner, told, flow_name=flow_name) if use_prefect else told()
     finally:
         runner.settle()
 
@@ -247,7 +256,13 @@ def _runner(
     )
     if now is not None:
         services.now = now
-    return Runner(
+    from golive.notify import notifier_for
+
+    run = {"run_id": handle.run_id, "runbook": ctx.loaded.runbook.name, "env": ctx.env, "initiator": initiator}
+    notifier = notifier_for(ctx.inventory, journal=handle.journal.append, run=run)
+    if notifier is not None:
+        listener = _both(listener, notifier.on_entry)
+    runner = Runner(
         plan=ctx.plan(),
         runbook=ctx.loaded.runbook,
         journal=handle.journal,
@@ -258,6 +273,19 @@ def _runner(
         listener=listener,
         window=window,
     )
+    runner.notifier = notifier
+    return runner
+
+
+def _both(
+    first: Callable[[dict[str, Any]], None] | None, then: Callable[[dict[str, Any]], None]
+) -> Callable[[dict[str, Any]], None]:
+    def both(entry: dict[str, Any]) -> None:
+        if first is not None:
+            first(entry)
+        then(entry)
+
+    return both
 
 
 def window_guard(

@@ -78,6 +78,8 @@ class Runner:
         window: WindowGuard | None = None,
     ) -> None:
         self.plan = plan
+        # Sends journal entries to people (golive.notify); drained when the run's body ends.
+        self.notifier: Any = None
         self.window = window
         self.runbook = runbook
         self.svc = services

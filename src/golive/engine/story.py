@@ -105,6 +105,11 @@ _LINES: dict[str, Callable[[dict[str, Any]], tuple[int, str]]] = {
         f"restored: {', '.join(e['restored']) or 'nothing'}",
     ),
     "run_finished": _run_finished,
+    "notification_sent": lambda e: (INFO, f"{e['notification']} sent to {e['channel']}"),
+    "notification_failed": lambda e: (
+        WARNING,
+        f"{e['notification']} NOT sent to {e['channel']} ({e['attempts']} attempt(s)): {e['error']}",
+    ),
 }
 
 

@@ -121,6 +121,23 @@ class NotifyKind(_Unchanging):
     def estimate(self, step: StepBase, *, batch_hosts: list[int], verify_s: float, history_s: float | None) -> float:
         return 0.0
 
+    def validate_env(self, loaded: LoadedRunbook, index: int, step: StepBase, inv: Inventory) -> list[Issue]:
+        assert isinstance(step, NotifyStep)
+        from golive.notify.channels import channels_of
+
+        known = channels_of(inv.settings, base=inv.path if inv.path.is_dir() else inv.path.parent)
+        return [
+            Issue(
+                str(loaded.path),
+                loaded.step_line(index, "notify", "to", i),
+                f"notify step {step.id!r} sends to channel {name!r}, which env {inv.env!r} does not define",
+                f"channels of {inv.env}: {', '.join(known) or 'none'} (golive_notify in its group_vars)",
+            )
+            for i, name in enumerate(step.notify.to)
+            if name not in known
+        ]
+
     def run(self, step: StepBase, run: StepRun) -> None:
         assert isinstance(step, NotifyStep)
-        run.record("notified", message=render(step.notify.message, run.context()))
+        to = {"to": list(step.notify.to)} if step.notify.to else {}
+        run.record("notified", message=render(step.notify.message, run.context()), **to)

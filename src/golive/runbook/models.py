@@ -163,6 +163,8 @@ class PauseSpec(Model):
 class NotifySpec(Model):
     message: str
     channel: Literal["log", "journal"] = "log"
+    # Channels of the env's golive_notify the message is sent to, beside the journal.
+    to: list[str] = []
 
 
 class NoRollback(Model):

@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from golive.engine.events import approvals, k8s, locks, rollback, run, steps, window
+from golive.engine.events import approvals, k8s, locks, notify, rollback, run, steps, window
 from golive.engine.events.approvals import *  # noqa: F403
 from golive.engine.events.base import ENVELOPE, Event, HostOutcome, InputRef, StepRef
 from golive.engine.events.k8s import *  # noqa: F403
 from golive.engine.events.locks import *  # noqa: F403
+from golive.engine.events.notify import *  # noqa: F403
 from golive.engine.events.rollback import *  # noqa: F403
 from golive.engine.events.run import *  # noqa: F403
 from golive.engine.events.steps import *  # noqa: F403
@@ -37,6 +38,7 @@ __all__ = [
     *approvals.__all__,
     *k8s.__all__,
     *locks.__all__,
+    *notify.__all__,
     *rollback.__all__,
     *run.__all__,
     *steps.__all__,
@@ -55,7 +57,7 @@ class InvalidEvent(ValueError):
 
 def _registry() -> dict[str, type[Event]]:
     out: dict[str, type[Event]] = {}
-    for module in (run, steps, approvals, rollback, k8s, window, locks):
+    for module in (run, steps, approvals, rollback, k8s, window, locks, notify):
         for name in module.__all__:
             cls = getattr(module, name)
             event = cls.model_fields["event"].default

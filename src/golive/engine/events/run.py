@@ -138,3 +138,4 @@ class Notified(Event):
     event: Literal["notified"] = "notified"
     step: str
     message: str
+    to: list[str] | None = None  # the env's notification channels it is sent to
