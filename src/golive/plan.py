@@ -27,6 +27,7 @@ from golive.runbook.models import (
     HttpCheck,
     K8sCheck,
     PrometheusCheck,
+    Runbook,
     TcpCheck,
 )
 from golive.runbook.types import batch_sizes, format_duration
@@ -168,6 +169,16 @@ class PlannedStep(_Out):
     estimate_s: float
 
 
+class PlannedWatch(_Out):
+    """After the last step the run watches: its checks keep measuring for ``seconds``."""
+
+    seconds: float
+    gates: list[Gate]
+    on_fail: str
+    # What a failing check rolls back, newest first (every step's units).
+    compensations: list[str] = []
+
+
 class Plan(_Out):
     schema_version: int = PLAN_SCHEMA_VERSION
     runbook: str
@@ -185,6 +196,8 @@ class Plan(_Out):
     digest: str = ""
     # Change windows and freezes as of planning time; None when neither runbook nor env has any.
     schedule: ScheduleInfo | None = None
+    # The watch after go-live (runbook watch:), part of the estimate; None without one.
+    watch: PlannedWatch | None = None
 
     def step(self, step_id: str) -> PlannedStep:
         for s in self.steps:
@@ -373,12 +386,21 @@ def build_plan(
         params=merged_params,
         previous=merged_previous,
         steps=planned,
-        estimate_s=sum(s.estimate_s for s in planned),
+        estimate_s=sum(s.estimate_s for s in planned) + (rb.watch.duration if rb.watch else 0.0),
+        watch=_watch(rb, inventory, done_units),
         warnings=[i.render() for i in issues if i.severity == "warning"],
         inputs=inputs,
         digest=digest_of(inputs),
         schedule=_schedule(loaded, inventory, now or datetime.now(UTC)),
     )
+
+
+def _watch(rb: Runbook, inventory: Inventory | None, done: list[tuple[str, list[str]]]) -> PlannedWatch | None:
+    if rb.watch is None:
+        return None
+    gates = _gates(list(rb.watch.checks), inventory=inventory, default_hosts=[])
+    compensations, _ = _path([u for _, units in reversed(done) for u in units])
+    return PlannedWatch(seconds=rb.watch.duration, gates=gates, on_fail=rb.watch.on_fail, compensations=compensations)
 
 
 def _placement(step: PlannedStep) -> dict[str, Any]:

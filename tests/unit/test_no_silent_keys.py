@@ -149,6 +149,10 @@ DOC: dict[str, tuple[tuple[str | int, ...], Any]] = {
 # field -> tests that prove what it does where the plan cannot show it.
 WITNESS: dict[str, list[str]] = {
     "Runbook.envs": ["cases/43-env-not-allowed"],
+    "Runbook.watch": ["unit/test_watch.py::test_a_good_release_succeeds_only_after_its_watch"],
+    "Watch.duration": ["unit/test_watch.py::test_resume_after_a_crash_during_the_watch_watches_for_the_time_left"],
+    "Watch.checks": ["unit/test_watch.py::test_a_check_failing_during_the_watch_rolls_every_step_back_newest_first"],
+    "Watch.on_fail": ["unit/test_watch.py::test_on_fail_pause_waits_for_a_human_and_watches_on"],
     "Runbook.window": ["unit/test_run_window.py::test_the_refusal_names_the_next_opening_in_the_window_zone_and_utc"],
     "Window.allow": ["unit/test_windows.py::test_outside_a_window_it_is_closed_and_names_the_next_opening"],
     "Window.tz": ["unit/test_windows.py::test_the_plan_view_says_closed_and_the_next_opening_in_both_zones"],

@@ -26,6 +26,7 @@ from golive.engine.journal import Journal
 from golive.engine.rollback import rollback
 from golive.engine.state import Phase, RunState, StepUnit
 from golive.engine.steprun import EngineStepRun
+from golive.engine.watch import watch
 from golive.engine.window import WindowGuard, window_check, window_start
 from golive.exits import ExitCode
 from golive.kinds import kind_of
@@ -219,6 +220,8 @@ class Runner:
                 self.steer.check_abort()
                 window_check(self, self.window, step=planned.id)
                 self._run_step(planned)
+            if self.runbook.watch is not None and self.state.watch_ended is None:
+                self.svc.task("watch", lambda: watch(self, self.runbook.watch))  # type: ignore[arg-type]
         except (StepFailed, Aborted) as exc:
             return self._fail(exc)
         except BaseException as exc:

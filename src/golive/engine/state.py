@@ -135,6 +135,12 @@ class RunState:
     resumes: list[dict[str, Any]] = field(default_factory=list)
     compensations: list[Compensation] = field(default_factory=list)
     rollback_started_at: str | None = None
+    # The watch after go-live (watch:): when it started and ends (wall clock), how it ended, its alerts.
+    watch_started_at: str | None = None
+    watch_until: str | None = None
+    watch_ended: str | None = None  # elapsed | promoted
+    watch_ended_at: str | None = None
+    watch_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -143,6 +149,8 @@ class RunState:
     @property
     def promotable(self) -> str | None:
         """What a promote would end now: a bake in progress or a timed pause step, else None."""
+        if self.phase is Phase.WATCHING and not self.finished:
+            return "the watch after go-live"
         step = self.steps.get(self.current or "")
         if self.finished or step is None or step.status != "running" or self.phase is Phase.ROLLING_BACK:
             return None
@@ -201,7 +209,8 @@ def _run_resumed(st: RunState, e: dict[str, Any]) -> None:
     st.resumes.append(e)
     st.exit_code = None
     if st.phase is not Phase.ROLLING_BACK:
-        st.status, st.phase = "running", Phase.APPLYING
+        watching = st.watch_started_at is not None and st.watch_ended is None
+        st.status, st.phase = "running", Phase.WATCHING if watching else Phase.APPLYING
 
 
 def _step_started(st: RunState, e: dict[str, Any]) -> None:
@@ -343,7 +352,8 @@ def _paused(st: RunState, e: dict[str, Any]) -> None:
 
 
 def _unpaused(st: RunState, e: dict[str, Any]) -> None:
-    st.status, st.phase = "running", Phase.APPLYING
+    watching = st.watch_started_at is not None and st.watch_ended is None
+    st.status, st.phase = "running", Phase.WATCHING if watching else Phase.APPLYING
     step = st._step(e)
     if step is not None:
         step.close_span("pause", e["ts"], f"resumed by {e.get('by')}")
@@ -459,6 +469,19 @@ def _run_refused(st: RunState, e: dict[str, Any]) -> None:
     st.failure = e["reason"]
 
 
+def _watch_started(st: RunState, e: dict[str, Any]) -> None:
+    st.phase, st.current = Phase.WATCHING, None
+    st.watch_started_at, st.watch_until = e["ts"], e["until"]
+
+
+def _watch_alert(st: RunState, e: dict[str, Any]) -> None:
+    st.watch_alerts.append(e)
+
+
+def _watch_ended(st: RunState, e: dict[str, Any]) -> None:
+    st.watch_ended, st.watch_ended_at = e["how"], e["ts"]
+
+
 def _journal_damaged(st: RunState, e: dict[str, Any]) -> None:
     st.damaged_lines.append(e["line"])
 
@@ -500,6 +523,9 @@ _HANDLERS = {
     "run_finished": _run_finished,
     "run_refused": _run_refused,
     "journal_damaged": _journal_damaged,
+    "watch_started": _watch_started,
+    "watch_alert": _watch_alert,
+    "watch_ended": _watch_ended,
 }
 
 

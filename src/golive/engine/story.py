@@ -105,6 +105,9 @@ _LINES: dict[str, Callable[[dict[str, Any]], tuple[int, str]]] = {
         f"restored: {', '.join(e['restored']) or 'nothing'}",
     ),
     "run_finished": _run_finished,
+    "watch_started": lambda e: (INFO, f"watching after go-live for {e['seconds']:g}s (until {e['until']})"),
+    "watch_alert": lambda e: (ERROR, f"WATCH ALERT ({e['outcome']}, {e['action']}): {e['reason']}"),
+    "watch_ended": lambda e: (INFO, f"watch over ({e['how']}{' by ' + str(e['by']) if e.get('by') else ''})"),
     "notification_sent": lambda e: (INFO, f"{e['notification']} sent to {e['channel']}"),
     "notification_failed": lambda e: (
         WARNING,

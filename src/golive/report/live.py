@@ -198,6 +198,16 @@ class LiveView:
             return f"  {step}: {what} {e.get('kind', '')} {e.get('namespace', '')}/{e.get('name', '')}", "cyan"
         if ev == "notified":
             return f"notice: {e['message']}", "blue"
+        if ev == "watch_started":
+            return (
+                f"WATCHING after go-live for {e['seconds']:g}s ({e['checks']} check(s); "
+                f"golive promote accepts early, golive abort rolls back)",
+                "bold cyan",
+            )
+        if ev == "watch_alert":
+            return f"WATCH ALERT ({e['outcome']}): {e['reason']} -> {e['action']}", "bold red"
+        if ev == "watch_ended":
+            return f"watch over: {e['how']}{' by ' + str(e['by']) if e.get('by') else ''}", "green"
         if ev == "run_finished":
             style = "bold green" if e["exit_code"] == 0 else "bold red"
             return f"run {e['status']} (exit {e['exit_code']})", style
@@ -242,6 +252,28 @@ def _status_dict(state: RunState, *, live: bool, integrity: Integrity | None) ->
         "compensated": state.compensated,
         "not_restored": state.not_restored,
         "pending_undo": [u.name for u in state.pending_units()],
+        "watch": _watch_dict(state),
+    }
+
+
+def _watch_dict(state: RunState) -> dict[str, Any] | None:
+    """The watch after go-live: when it started and ends, how it ended, the seconds left while it lasts."""
+    if state.watch_started_at is None:
+        return None
+    from datetime import UTC, datetime
+
+    left = None
+    if state.watch_ended is None and not state.finished and state.watch_until:
+        left = max(0.0, (datetime.fromisoformat(state.watch_until) - datetime.now(UTC)).total_seconds())
+    return {
+        "started": state.watch_started_at,
+        "until": state.watch_until,
+        "ended": state.watch_ended,
+        "ended_at": state.watch_ended_at,
+        "seconds_left": left,
+        "alerts": [
+            {"ts": a.get("ts"), "outcome": a.get("outcome"), "reason": a.get("reason")} for a in state.watch_alerts
+        ],
     }
 
 
@@ -279,6 +311,19 @@ def render_status(
         console.print("timeline (# batch/stage, ~ bake, ? wait, < rollback, X failure, . planned):", markup=False)
         for line in text_timeline(report):
             console.print(f"  {line}", markup=False)
+    watch = data["watch"]
+    if watch is not None:
+        if watch["seconds_left"] is not None:
+            console.print(
+                f"WATCHING after go-live: {watch['seconds_left']:.0f}s left (until {watch['until']}); "
+                f"`golive promote {state.run_id}` accepts the release now, `golive abort {state.run_id}` rolls it back",
+                style="bold",
+                markup=False,
+            )
+        elif watch["ended"]:
+            console.print(f"watch after go-live: {watch['ended']} at {watch['ended_at']}", markup=False)
+        for a in watch["alerts"]:
+            console.print(f"watch alert at {a['ts']}: {a['outcome']}: {a['reason']}", style="red", markup=False)
     if state.failure:
         console.print(f"failure: {state.failure}", style="red", markup=False)
     if state.compensated:

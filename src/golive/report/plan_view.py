@@ -54,7 +54,18 @@ def render_plan(plan: Plan, *, console: Console) -> None:
                 comp += f"  [red](NOT undone: {', '.join(fp.not_undone)})[/]"
             at = s.id if fp.at == "step" else f"{s.id} {fp.at}"
             paths.add_row(at, comp)
+    if plan.watch is not None and plan.watch.on_fail == "rollback":
+        paths.add_row("the watch", " → ".join(plan.watch.compensations) or "nothing to undo")
     console.print(paths)
+    if plan.watch is not None:
+        watch = plan.watch
+        then = "rolls every step back" if watch.on_fail == "rollback" else "pauses for golive resume / abort"
+        console.print(
+            f"[bold]watch after go-live[/] for {format_duration(watch.seconds)} (in the estimate); "
+            f"a failing check {then}:"
+        )
+        for g in watch.gates:
+            console.print(f"  {gate_text(g)}", markup=False, highlight=False)
     if plan.schedule is not None:
         for line in schedule_lines(plan.schedule, estimate_s=plan.estimate_s):
             console.print(line)

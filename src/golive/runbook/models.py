@@ -350,6 +350,21 @@ class Window(Model):
     tz: str = "UTC"
 
 
+class Watch(Model):
+    """After the last step, keep measuring: a failing check rolls the whole run back (or pauses it)."""
+
+    duration: Duration = Field(alias="for")
+    checks: list[Check] = Field(min_length=1)
+    on_fail: Literal["rollback", "pause"] = "rollback"
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("a watch lasts longer than 0s, e.g. for: 30m")
+        return v
+
+
 class Contact(Model):
     """Who to call when the go-live goes wrong: the escalation list of the go-live document."""
 
@@ -394,6 +409,8 @@ class Runbook(Model):
     risks: list[Risk] = []
     prerequisites: list[str] = []
     steps: list[Step] = Field(min_length=1)
+    # After go-live: checks that keep measuring; the run succeeds only when the watch ends well.
+    watch: Watch | None = None
 
     def step(self, step_id: str) -> StepBase:
         for s in self.steps:

@@ -1,4 +1,4 @@
-"""Change windows: a run that may outlast its window, a window that closed mid-run, break-glass."""
+"""Time around a run: its change window (overrun, closed mid-run, break-glass) and the watch after go-live."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from golive.engine.events.base import Event
 
-__all__ = ["BreakGlass", "WindowClosed", "WindowOverrun"]
+__all__ = ["BreakGlass", "WatchAlert", "WatchEnded", "WatchStarted", "WindowClosed", "WindowOverrun"]
 
 
 class WindowOverrun(Event):
@@ -37,3 +37,30 @@ class BreakGlass(Event):
     window_open: bool
     window: str
     protected: bool
+
+
+class WatchStarted(Event):
+    """The last step is done; the release is watched (``watch:``) before the run may succeed."""
+
+    event: Literal["watch_started"] = "watch_started"
+    seconds: float
+    until: str  # wall-clock end (ISO 8601, UTC): a resume watches for the time left
+    checks: int
+    on_fail: Literal["rollback", "pause"]
+
+
+class WatchAlert(Event):
+    """A check failed (or could not measure) while the release was watched."""
+
+    event: Literal["watch_alert"] = "watch_alert"
+    outcome: Literal["fail", "inconclusive"]
+    reason: str
+    action: Literal["rollback", "pause"]
+
+
+class WatchEnded(Event):
+    """The watch is over and the release stands: its time elapsed, or someone promoted it early."""
+
+    event: Literal["watch_ended"] = "watch_ended"
+    how: Literal["elapsed", "promoted"]
+    by: str | None = None
