@@ -67,8 +67,8 @@ def _final_status(path: Path) -> str | None:
     """The status of the journal's last ``run_finished`` entry; None when it has none or a damaged line.
 
     Read through the whole file: a control appended after the end (a late approval) hides the
-    end from ``journal_ends``. Nothing follows a terminal ``run_finished`` but controls, so the
-    last one is the run's status.
+    end from ``journal_ends``. Nothing follows a terminal ``run_finished`` but controls and
+    notification outcomes, so the last one is the run's status.
     """
     status: str | None = None
     try:

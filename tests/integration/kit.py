@@ -145,3 +145,8 @@ class Project:
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"golive run (pid {proc.pid}) still running after {timeout:g}s:\n{self.output()}")
+
+
+def run_end(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The journal's last entry of the run itself: notification outcomes may follow its run_finished."""
+    return next(e for e in reversed(entries) if not str(e["event"]).startswith("notification_"))

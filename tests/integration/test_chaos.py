@@ -43,7 +43,7 @@ from chaos_kit import (
     versions,
     wait_entry,
 )
-from kit import Project
+from kit import Project, run_end
 from kubernetes import client, config
 
 from golive.engine.journal import Journal
@@ -341,7 +341,7 @@ def test_a_runner_killed_at_random_points_and_resumed_each_time_ends_as_if_never
     assert code == chain.exit, f"{where}: exit {code}\n{rolling.output(f'resume-{len(killed) - 1}')}"
     assert versions(lab) == dict.fromkeys(APP_HOSTS, chain.final), where
     entries = journal_of(rolling).read()
-    assert entries[-1]["event"] == "run_finished", where
+    assert run_end(entries)["event"] == "run_finished", where
     applied_after_rollback = [
         e for e in entries[max(first(entries, "rollback_started"), 0) :] if e["event"] == "batch_started"
     ]

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from kit import BIN, REPO, RUN_TIMEOUT_S, Project, eventually
+from kit import BIN, REPO, RUN_TIMEOUT_S, Project, eventually, run_end
 from tests.report_checks import check_report_against_journal
 
 from golive.engine.journal import Journal
@@ -212,8 +212,8 @@ def test_good_release_reaches_every_host_with_a_sound_journal_and_prefect_task_r
         journal = project.only_journal()
         entries = journal.read()
         assert journal.verify() == len(entries)
-        assert entries[-1]["event"] == "run_finished"
-        assert entries[-1]["status"] == "succeeded" and entries[-1]["exit_code"] == 0
+        assert run_end(entries)["event"] == "run_finished"
+        assert run_end(entries)["status"] == "succeeded" and run_end(entries)["exit_code"] == 0
         assert [e["step"] for e in entries if e["event"] == "step_done"] == ["preflight", "roll", "announce"]
         assert [e["hosts"] for e in entries if e["event"] == "batch_done"] == [["app-1"], ["app-2"]]
         assert "rollback_started" not in events(journal)
@@ -345,7 +345,7 @@ def test_bad_release_fails_the_health_gate_in_the_first_batch_and_is_rolled_back
         done = [e["unit"] for e in entries if e["event"] == "compensation_done"]
         assert done == ["rollback:roll[batch 1]", "rollback:mark"]
         assert started < first(entries, "compensation_done", unit="rollback:roll[batch 1]")
-        assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["event"] == "run_finished" and run_end(entries)["status"] == "rolled_back"
         report = check_report_against_journal(project, entries, project.root)
         roll = next(s for s in report["steps"] if s["id"] == "roll")
         assert roll["status"] == "failed" and roll["failed_at"] == entries[failed]["ts"]
@@ -416,13 +416,13 @@ def test_a_host_that_dies_mid_batch_counts_against_max_fail(
             assert started["units"] == ["rollback:roll"]
             comp = entries[first(entries, "compensation_started", unit="rollback:roll")]
             assert comp["hosts"] == ["app-5"], "rollback must not go to the host nobody reached"
-            assert entries[-1]["status"] == "rolled_back"
+            assert run_end(entries)["status"] == "rolled_back"
             assert version_of(lab, "app-5") == "v1"
         else:
             tolerated = entries[first(entries, "hosts_tolerated", step="roll")]
             assert tolerated["hosts"] == [victim] and tolerated["max_fail"] == 1
             assert "rollback_started" not in events(journal)
-            assert entries[-1]["status"] == "succeeded"
+            assert run_end(entries)["status"] == "succeeded"
             assert version_of(lab, "app-5") == "v2"
             status = json.loads(project.golive("status", entries[0]["run_id"], "--json").stdout)
             assert status["steps"]["roll"]["failed_hosts"] == [victim]
@@ -454,7 +454,7 @@ def test_a_batch_where_no_host_answers_fails_the_step_and_undoes_earlier_batches
         started = entries[first(entries, "rollback_started")]
         assert started["units"][-1] == "rollback:roll[batch 1]"
         assert first(entries, "compensation_done", unit="rollback:roll[batch 1]") >= 0
-        assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["event"] == "run_finished" and run_end(entries)["status"] == "rolled_back"
         assert version_of(lab, "app-5") == "v1"
     finally:
         lab.host_up(victim, timeout=20)
@@ -493,7 +493,7 @@ def test_an_ssh_step_whose_host_does_not_answer_fails_and_rolls_back_cleanly(pro
         assert first(entries, "step_failed", step="touch-dead") >= 0
         assert first(entries, "compensation_skipped", unit="rollback:touch-dead") >= 0
         assert first(entries, "compensation_done", unit="rollback:mark") >= 0
-        assert entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["status"] == "rolled_back"
         assert not marker.exists() and not unreached.exists()
     finally:
         lab.host_up("app-8", timeout=20)
@@ -551,7 +551,7 @@ def test_a_failed_compensation_exits_3_and_status_names_what_is_not_restored(pro
         attempts = [e for e in entries if e["event"] == "compensation_failed"]
         # A play that fails on a host that answered fails the same way again: it is not retried.
         assert [(e["unit"], e["permanent"]) for e in attempts] == [("rollback:mark", True)]
-        assert entries[-1]["status"] == "rollback_failed" and entries[-1]["exit_code"] == EXIT_ROLLBACK_FAILED
+        assert run_end(entries)["status"] == "rollback_failed" and run_end(entries)["exit_code"] == EXIT_ROLLBACK_FAILED
 
         status = project.golive("status", entries[0]["run_id"], "--json")
         assert status.returncode == 0, status.stderr
@@ -637,7 +637,7 @@ def test_a_killed_runner_is_resumed_from_its_journal_and_a_changed_runbook_is_re
         assert entries[resumed_at]["from_step"] == "hold"
         assert first(entries, "reverify_started", step="write-a") > resumed_at
         assert [e["step"] for e in entries[resumed_at:] if e["event"] == "step_started"] == ["hold", "write-b"]
-        assert entries[-1]["status"] == "succeeded"
+        assert run_end(entries)["status"] == "succeeded"
         assert [f.read_text() for f in files] == ["t1\n", "t1\n"]
         # The killed process's flow run no longer shows Running beside the resumed one.
         assert eventually(
@@ -700,7 +700,7 @@ def test_a_play_held_at_its_gate_ends_when_golive_is_killed_and_resume_finishes_
             assert project.golive("promote", run_id).returncode == 0
         assert project.wait_exit(resumed) == EXIT_OK, project.output("resume")
         assert versions(lab, hosts) == dict.fromkeys(hosts, "v2")
-        assert journal.read()[-1]["status"] == "succeeded"
+        assert run_end(journal.read())["status"] == "succeeded"
         assert not list((REPO / "playbooks").glob(f".golive-{proc.pid}-*")), "the killed run's copy was not cleaned"
     finally:
         deploy_v1(lab, hosts)
@@ -778,7 +778,7 @@ def test_abort_from_another_process_during_a_bake_rolls_back(project: Project, l
         assert "oncall" in entries[started]["reason"] and "pager fired" in entries[started]["reason"]
         assert first(entries, "compensation_done", unit="rollback:mark") > started
         assert first(entries, "step_started", step="after") == -1
-        assert entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["status"] == "rolled_back"
         assert not marker.exists()
     finally:
         marker.unlink(missing_ok=True)
@@ -950,5 +950,5 @@ def test_the_prefect_deployment_entrypoint_runs_a_runbook_unattended(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     entries = project.only_journal().read()
     assert entries[0]["initiator"] == "schedule:nightly"
-    assert entries[-1]["event"] == "run_finished" and entries[-1]["exit_code"] == 0
+    assert run_end(entries)["event"] == "run_finished" and run_end(entries)["exit_code"] == 0
     assert {"hello"} <= prefect_task_names(lab_env["PREFECT_API_URL"], entries[0]["run_id"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kit import run_end
 from test_engine import (  # the shared tmp-project and subprocess helpers
     EXIT_FAILED,
     EXIT_OK,
@@ -157,7 +158,7 @@ def test_v2_bad_fails_the_prometheus_error_ratio_gate_of_batch_1_within_seconds_
         assert started > failed
         assert entries[started]["units"] == ["rollback:roll[batch 1]"]
         assert first(entries, "compensation_done", unit="rollback:roll[batch 1]") > started
-        assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["event"] == "run_finished" and run_end(entries)["status"] == "rolled_back"
         assert versions(lab, hosts) == dict.fromkeys(hosts, "v1")
     finally:
         deploy_v1(lab, hosts)
@@ -194,7 +195,7 @@ def test_a_canary_under_the_absolute_limit_but_worse_than_the_stable_baseline_fa
         assert worst["host"] == host and 0.05 < worst["value"] < 0.9
         assert "baseline" in worst["observed"]
         assert first(entries, "compensation_done", unit="rollback:roll") > failed
-        assert entries[-1]["status"] == "rolled_back"
+        assert run_end(entries)["status"] == "rolled_back"
         assert versions(lab, [host]) == {host: "v1"}
     finally:
         deploy_v1(lab, [host])
@@ -259,7 +260,7 @@ def test_a_silent_prometheus_mid_bake_pauses_the_run_then_resume_continues_and_a
             assert inconclusive < paused < unpaused < first(entries, "bake_done", step="mark")
             assert first(entries, "step_done", step="after") > unpaused
             assert "rollback_started" not in [e["event"] for e in entries]
-            assert entries[-1]["status"] == "succeeded"
+            assert run_end(entries)["status"] == "succeeded"
             assert local.read_text() == "resumed\n"
 
             # Run 2: the same pause, answered with `golive abort`: the change is undone, exit 1.
@@ -290,7 +291,7 @@ def test_a_silent_prometheus_mid_bake_pauses_the_run_then_resume_continues_and_a
             assert "metrics blind" in entries[started]["reason"]
             assert first(entries, "compensation_done", unit="rollback:mark") > started
             assert first(entries, "step_started", step="after") == -1
-            assert entries[-1]["status"] == "rolled_back"
+            assert run_end(entries)["status"] == "rolled_back"
             assert not local.exists()
             report = check_report_against_journal(project, entries, project.root)
             assert [(c["action"], c["by"]) for c in report["controls"]] == [("abort", "oncall")]
@@ -350,7 +351,7 @@ def test_promote_ends_a_long_bake_with_analysis_early_and_names_who_promoted(pro
         assert took < 60, f"the 120 s bake lasted {took:.1f}s despite the promote"
         assert first(entries, "gate_failed") == -1
         assert first(entries, "step_done", step="after") > done
-        assert entries[-1]["status"] == "succeeded"
+        assert run_end(entries)["status"] == "succeeded"
         assert local.read_text() == "promoted\n"
         report = check_report_against_journal(project, entries, project.root)
         assert [(c["action"], c["by"]) for c in report["controls"]] == [("promote", "lead")]

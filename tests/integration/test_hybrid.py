@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kit import REPO, RUN_TIMEOUT_S, Project, eventually
+from kit import REPO, RUN_TIMEOUT_S, Project, eventually, run_end
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -183,7 +183,7 @@ def test_hybrid_cutover_releases_v2_and_a_bad_canary_is_undone_in_reverse(
         i for i, e in enumerate(entries) if e["event"] == "compensation_started" and e["step"] == "sync-data"
     )
     assert restored and max(restored) < sync_undo
-    assert entries[-1]["event"] == "run_finished" and entries[-1]["status"] == "rolled_back"
+    assert run_end(entries)["event"] == "run_finished" and run_end(entries)["status"] == "rolled_back"
 
     assert kube.spec() == before
     assert kube.deployments() == {DEPLOYMENT}

@@ -141,6 +141,8 @@ class Lab(FaultActions):
             ]
         )
         self._write_env(state)
+        if prefect_timeout is not None:
+            self._start_worker(state)
         self.save(state)
         log.info(
             "lab_up",
@@ -351,9 +353,24 @@ class Lab(FaultActions):
         return apps_pending(self.require().hosts, timeout=timeout)
 
     def wait_prefect(self, *, timeout: float = 40.0) -> bool:
-        """Wait until the lab's Prefect server answers /api/health."""
+        """Wait until the lab's Prefect server answers /api/health (then its worker is started)."""
         state = self.require()
-        return bool(state.prefect.url) and prefect_server.wait_healthy(state.prefect.url or "", timeout=timeout)
+        healthy = bool(state.prefect.url) and prefect_server.wait_healthy(state.prefect.url or "", timeout=timeout)
+        if healthy and not state.worker.alive():
+            self._write_env(state)  # PREFECT_API_URL, now that the server answers
+            self._start_worker(state)
+            self.save(state)
+        return healthy
+
+    def _start_worker(self, state: LabState) -> None:
+        """The Prefect worker of the lab's work pool, once the server answers: scheduled runs need it."""
+        pre = state.prefect
+        if state.worker.alive() or not pre.url or not pre.alive():
+            return
+        env = envfiles.read_env(self.dir)
+        state.worker.pid, state.worker.started = prefect_server.start_worker(
+            self.dir, api_url=pre.url, env=env, cwd=Path.cwd()
+        )
 
     # -- down --------------------------------------------------------------------------
     def down(self) -> list[int]:
@@ -361,7 +378,15 @@ class Lab(FaultActions):
         state = self.load()
         if state is None:
             return []
-        procs: list[Proc] = [state.traffic, state.inbox, state.kube, state.prefect, state.prometheus, *state.hosts]
+        procs: list[Proc] = [
+            state.worker,
+            state.traffic,
+            state.inbox,
+            state.kube,
+            state.prefect,
+            state.prometheus,
+            *state.hosts,
+        ]
         (self.dir / inbox.URL_FILE).unlink(missing_ok=True)
         with contextlib.suppress(httpx.HTTPError):
             if state.kube.url and state.kube.alive():

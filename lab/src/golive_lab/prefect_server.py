@@ -63,3 +63,31 @@ def wait_healthy(url: str, *, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+# The work pool golive schedule deploys to by default, and the lab's worker serves.
+WORK_POOL = "golive"
+
+
+def start_worker(lab_dir: Path, *, api_url: str, env: dict[str, str], cwd: Path) -> tuple[int, int]:
+    """``prefect worker start`` for the lab's process work pool (created if missing); return (pid, start).
+
+    It polls every 2 s (not 10), so a scheduled run starts within seconds of its time; its flow
+    runs inherit ``env`` (the lab's settings: GOLIVE_LAB_DIR, PREFECT_API_URL, KUBECONFIG, ...).
+    """
+    prefect = Path(sys.executable).with_name("prefect")
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    worker_env.update(env)
+    worker_env.update(
+        {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(lab_dir / "prefect" / "worker"),
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+    )
+    argv = [str(prefect), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", "golive-lab"]
+    pid, started = process.spawn(argv, log_file=lab_dir / "prefect" / "worker.log", env=worker_env, cwd=cwd)
+    log.info("prefect_worker_started", pool=WORK_POOL, pid=pid)
+    return pid, started

@@ -52,6 +52,7 @@ class LabState(BaseModel):
     prefect: ServiceState = ServiceState()
     traffic: Proc = Proc()
     inbox: ServiceState = ServiceState()
+    worker: Proc = Proc()  # the Prefect worker of the lab's work pool (golive schedule)
     inventory: str = ""
     known_hosts: str = ""
     ssh_key: str = ""
@@ -67,7 +68,15 @@ class LabState(BaseModel):
 
     def pids(self) -> list[int]:
         """Every PID the lab recorded, for checks that they are all gone after ``down``."""
-        procs: list[Proc] = [*self.hosts, self.prometheus, self.kube, self.prefect, self.traffic, self.inbox]
+        procs: list[Proc] = [
+            *self.hosts,
+            self.prometheus,
+            self.kube,
+            self.prefect,
+            self.traffic,
+            self.inbox,
+            self.worker,
+        ]
         return [p.pid for p in procs if p.pid]
 
 

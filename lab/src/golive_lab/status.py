@@ -108,6 +108,18 @@ def status_of(lab_dir: Path, state: LabState | None) -> LabStatus:
         comps.append(
             ComponentStatus(name="traffic", kind="traffic", pid=state.traffic.pid, running=running, ready=running)
         )
+    if state.worker.pid:
+        running = state.worker.alive()
+        comps.append(
+            ComponentStatus(
+                name="worker",
+                kind="prefect-worker",
+                pid=state.worker.pid,
+                running=running,
+                ready=running,
+                detail="work pool golive (golive schedule)",
+            )
+        )
     box = state.inbox
     if box.pid:
         running = box.alive()
