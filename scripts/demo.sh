@@ -58,6 +58,25 @@ run_with_approval runbooks/k8s-canary.yml -e lab -p version=v2
 echo "== hybrid cutover: freeze writes (Ansible) -> sync (SSH) -> approval -> Kubernetes canary -> verify -> unfreeze"
 run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
+echo "== schedules on Prefect: a weekly canary (Saturday 02:00 Asia/Shanghai), and the rolling release once, now"
+$G schedule runbooks/k8s-canary.yml -e lab -p version=v2 --cron "0 2 * * 6" --tz Asia/Shanghai --name demo-api-canary-weekly
+at=$(date -u -d '+5 sec' +%Y-%m-%dT%H:%M:%S+00:00)
+$G schedule runbooks/rolling-demo.yml -e lab -p version=v2 --at "$at" --name demo-rolling-once
+echo "-- the lab's Prefect worker starts it as an ordinary golive run:"
+scheduled=""
+for _ in $(seq 150); do
+    scheduled=$(grep -l "\"initiator\":\"schedule:demo-rolling-once\"" runs/*/journal.jsonl 2>/dev/null \
+        | xargs -r grep -l '"event":"run_finished"' | tail -1 || true)
+    [ -n "$scheduled" ] && break
+    sleep 1
+done
+if [ -z "$scheduled" ]; then
+    echo "demo: the scheduled run did not end within 150 s (see $GOLIVE_LAB_DIR/prefect/worker.log)" >&2
+    exit 1
+fi
+$G status "$(basename "$(dirname "$scheduled")")" | head -3
+COLUMNS=160 $G schedules
+
 $G runs --limit 5
 echo "== what golive told people: the lab's notification inbox (Apprise json:// to a local receiver)"
 $G lab inbox -n 6
@@ -75,6 +94,7 @@ Where to look:
   report:     $report_html   (golive report <run id> [--format html|md|json] [-o FILE])
   document:   $doc_html   (golive doc RUNBOOK -e ENV [--format html|md] [-o FILE])
   Prefect UI: ${prefect_ui:-"(lab Prefect server not running)"}  (flow runs named by run id, task runs by step id)
+  schedules:  golive schedules  (Prefect UI: Deployments; golive unschedule NAME)
   notified:   golive lab inbox   (channels: golive_notify in the env's group_vars; golive notify test ENV)
   the lab:    golive lab status;  golive lab down  stops every process it started
 TXT
