@@ -25,6 +25,12 @@ class _Cluster(BaseModel):
     context: str | None = None
 
 
+class _RealFault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inject: str
+    heal: str | None = None
+
+
 class EnvSettings(BaseModel):
     """Every setting golive reads from group ``all`` of an environment's inventory."""
 
@@ -39,6 +45,8 @@ class EnvSettings(BaseModel):
     golive_require_change: StrictBool | None = None
     golive_known_hosts: str | None = None
     golive_allowed_signers: str | None = None
+    # golive rehearse: real faults, by name -> a command, or {inject, heal} ({host} filled in)
+    golive_faults: dict[str, str | _RealFault] = {}
     golive_require_signed_approvals: StrictBool | None = None
     # checked, with their own messages, by golive.notify.channels
     golive_notify: Any = None

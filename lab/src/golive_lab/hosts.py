@@ -250,6 +250,15 @@ def app_pid(lab_dir: Path, name: str, host_pid: int) -> int | None:
 PROMETHEUS_URL_FROM_ENV = "{{ lookup('env', 'GOLIVE_PROMETHEUS_URL') | default('http://127.0.0.1:9090', true) }}"
 
 
+def _real_faults(lab_dir: Path) -> dict[str, dict[str, str]]:
+    lab = f"{Path(sys.executable).with_name('golive')} lab fault"
+    where = f"--dir {lab_dir}"
+    return {
+        "host-down": {"inject": f"{lab} host-down {{host}} {where}", "heal": f"{lab} host-up {{host}} {where}"},
+        "sshd-stop": {"inject": f"{lab} sshd-stop {{host}} {where}", "heal": f"{lab} host-up {{host}} {where}"},
+    }
+
+
 def write_inventory(lab_dir: Path, specs: list[HostSpec], *, python: str = sys.executable) -> Path:
     """Write ``<labdir>/inventory`` (hosts.yml + group_vars/all.yml) with absolute paths."""
     inv = lab_dir / "inventory"
@@ -275,6 +284,8 @@ def write_inventory(lab_dir: Path, specs: list[HostSpec], *, python: str = sys.e
         "golive_min_approvers": 1,
         "golive_protected": False,
         "golive_clusters": {"default": {"kubeconfig": str(lab_dir / "kubeconfig"), "context": "lab"}},
+        # Real faults for golive rehearse: {host} is the host the drill's point strikes.
+        "golive_faults": _real_faults(lab_dir),
         # The lab's inbox (golive lab inbox) writes its URL there when it starts.
         "golive_notify": {"lab-inbox": {"url_file": str(lab_dir / "inbox.url")}},
     }

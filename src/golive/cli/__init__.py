@@ -19,6 +19,7 @@ from golive.cli import lock_cmds  # noqa: F401  isort: skip
 from golive.cli import report_cmds  # noqa: F401  isort: skip
 from golive.cli import notify_cmds  # noqa: F401  isort: skip
 from golive.cli import schedule_cmds  # noqa: F401  isort: skip
+from golive.cli import rehearse_cmds  # noqa: F401  isort: skip
 from golive.cli.app import EXIT_BAD_INPUT, app, err
 from golive.errors import JournalCorrupt, JournalUnwritable
 from golive.exits import ExitCode

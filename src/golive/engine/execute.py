@@ -316,6 +316,8 @@ def execute_new(
     now: Callable[[], datetime] | None = None,
     change_id: str | None = None,
     after_crash: bool = False,
+    on_runner: Callable[[Runner], None] | None = None,
+    flow_name: str | None = None,
 ) -> tuple[RunHandle, int]:
     """Start a run; outside its change window (or in a freeze) it is refused before anything exists.
 
@@ -348,6 +350,8 @@ def execute_new(
             window=window,
             now=now,
             meta=meta,
+            on_runner=on_runner,
+            flow_name=flow_name,
         )
 
 
@@ -363,8 +367,10 @@ def _start_locked(
     window: WindowGuard | None,
     now: Callable[[], datetime] | None,
     meta: dict[str, Any],
+    on_runner: Callable[[Runner], None] | None = None,
+    flow_name: str | None = None,
 ) -> int:
-    name = ctx.loaded.runbook.name
+    name = flow_name or ctx.loaded.runbook.name
     try:
         with _run_lock(handle):
             runner = _runner(
@@ -377,6 +383,8 @@ def _start_locked(
                 window=window,
                 now=now,
             )
+            if on_runner is not None:  # a rehearsal wraps the drivers and gates (its faults), never the runbook
+                on_runner(runner)
             if on_started:
                 on_started(handle)
             runner.prewarm()  # Ansible starts (held) while Prefect does

@@ -39,7 +39,7 @@ def run_as_flow(*, run_id: str, body: Callable[[], int], flow_name: str, seal: C
     unwritable: list[JournalUnwritable] = []
 
     @flow(
-        name=f"golive:{flow_name}",
+        name=flow_name if ":" in flow_name else f"golive:{flow_name}",
         flow_run_name=run_id,
         persist_result=False,
         log_prints=False,

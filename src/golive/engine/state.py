@@ -141,6 +141,8 @@ class RunState:
     watch_ended: str | None = None  # elapsed | promoted
     watch_ended_at: str | None = None
     watch_alerts: list[dict[str, Any]] = field(default_factory=list)
+    # golive rehearse: the faults of a rehearsal run (None: a real run).
+    rehearsal: list[str] | None = None
 
     @property
     def finished(self) -> bool:
@@ -482,6 +484,10 @@ def _watch_ended(st: RunState, e: dict[str, Any]) -> None:
     st.watch_ended, st.watch_ended_at = e["how"], e["ts"]
 
 
+def _rehearsal_started(st: RunState, e: dict[str, Any]) -> None:
+    st.rehearsal = list(e.get("faults") or [])
+
+
 def _journal_damaged(st: RunState, e: dict[str, Any]) -> None:
     st.damaged_lines.append(e["line"])
 
@@ -523,6 +529,7 @@ _HANDLERS = {
     "run_finished": _run_finished,
     "run_refused": _run_refused,
     "journal_damaged": _journal_damaged,
+    "rehearsal_started": _rehearsal_started,
     "watch_started": _watch_started,
     "watch_alert": _watch_alert,
     "watch_ended": _watch_ended,

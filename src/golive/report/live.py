@@ -198,6 +198,10 @@ class LiveView:
             return f"  {step}: {what} {e.get('kind', '')} {e.get('namespace', '')}/{e.get('name', '')}", "cyan"
         if ev == "notified":
             return f"notice: {e['message']}", "blue"
+        if ev == "rehearsal_started":
+            return f"REHEARSAL: faults {', '.join(e['faults'])}", "bold magenta"
+        if ev == "fault_injected":
+            return f"FAULT INJECTED at {e['step']}: {e['fault']}", "bold magenta"
         if ev == "watch_started":
             return (
                 f"WATCHING after go-live for {e['seconds']:g}s ({e['checks']} check(s); "
@@ -361,7 +365,7 @@ def render_runs(journals: list[Journal], *, console: Console) -> None:
             st.run_id or j.run_dir.name,
             str(st.meta.get("runbook") or "-"),
             str(st.meta.get("env") or "-"),
-            st.status,
+            st.status + (" (rehearsal)" if st.rehearsal is not None else ""),
             str(st.exit_code if st.exit_code is not None else "-"),
             str(st.meta.get("initiator") or "-"),
         )

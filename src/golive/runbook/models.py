@@ -350,6 +350,31 @@ class Window(Model):
     tz: str = "UTC"
 
 
+class SnapshotProbe(Model):
+    """What a rehearsal captures on hosts before a drill and after its rollback, to prove the restore."""
+
+    name: str | None = None
+    command: str | None = None  # its stdout, per host (read-only!)
+    http: str | None = None  # the body of a GET, per host ("{{ host }}" is the host's address)
+    file: str | None = None  # the sha256 of a file, per host
+    hosts: str
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SnapshotProbe:
+        given = [k for k in ("command", "http", "file") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a snapshot probe reads exactly one of command, http and file")
+        return self
+
+    @property
+    def source(self) -> str:
+        return "command" if self.command else "http" if self.http else "file"
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.command or self.http or self.file)
+
+
 class Watch(Model):
     """After the last step, keep measuring: a failing check rolls the whole run back (or pauses it)."""
 
@@ -411,6 +436,9 @@ class Runbook(Model):
     steps: list[Step] = Field(min_length=1)
     # After go-live: checks that keep measuring; the run succeeds only when the watch ends well.
     watch: Watch | None = None
+    # What golive rehearse captures on hosts before a drill and after its rollback (Kubernetes
+    # objects the k8s steps name are captured without being listed here).
+    snapshot: list[SnapshotProbe] = []
 
     def step(self, step_id: str) -> StepBase:
         for s in self.steps:

@@ -8,9 +8,12 @@ from golive.engine.events.base import Event, InputRef, StepRef
 
 __all__ = [
     "Control",
+    "FaultInjected",
     "JournalDamaged",
     "Notified",
     "Paused",
+    "RehearsalFinished",
+    "RehearsalStarted",
     "ResumeRefused",
     "RunFinished",
     "RunRefused",
@@ -139,3 +142,29 @@ class Notified(Event):
     step: str
     message: str
     to: list[str] | None = None  # the env's notification channels it is sent to
+
+
+class RehearsalStarted(Event):
+    """The run is a rehearsal (golive rehearse): these faults will be injected at their points."""
+
+    event: Literal["rehearsal_started"] = "rehearsal_started"
+    faults: list[str]
+
+
+class FaultInjected(Event):
+    """A rehearsal's fault fired, at the engine's boundary (a driver or the gate), never in the runbook."""
+
+    event: Literal["fault_injected"] = "fault_injected"
+    step: str
+    fault: str
+
+
+class RehearsalFinished(Event):
+    """How the rehearsal ended against what it should have (restored; or exit 3 for rollback-fail)."""
+
+    event: Literal["rehearsal_finished"] = "rehearsal_finished"
+    expected: bool
+    outcome: str
+    detect_s: float | None
+    restore_s: float | None
+    not_restored: list[str]
