@@ -149,6 +149,27 @@ DOC: dict[str, tuple[tuple[str | int, ...], Any]] = {
 # field -> tests that prove what it does where the plan cannot show it.
 WITNESS: dict[str, list[str]] = {
     "Runbook.envs": ["cases/43-env-not-allowed"],
+    "Runbook.snapshot": [
+        "integration/test_rehearsal_lab.py::test_a_matrix_drills_every_point_and_a_broken_rollback_turns_its_row_red_and_stops_it"
+    ],
+    "SnapshotProbe.name": [
+        "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
+    ],
+    "SnapshotProbe.command": [
+        "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
+    ],
+    "SnapshotProbe.http": [
+        "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
+    ],
+    "SnapshotProbe.file": [
+        "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
+    ],
+    "SnapshotProbe.hosts": [
+        "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
+    ],
+    "EnvSettings.golive_faults": [
+        "integration/test_rehearsal_lab.py::test_host_down_from_golive_faults_is_a_real_fault"
+    ],
     "Runbook.watch": ["unit/test_watch.py::test_a_good_release_succeeds_only_after_its_watch"],
     "Watch.duration": ["unit/test_watch.py::test_resume_after_a_crash_during_the_watch_watches_for_the_time_left"],
     "Watch.checks": ["unit/test_watch.py::test_a_check_failing_during_the_watch_rolls_every_step_back_newest_first"],
