@@ -42,7 +42,9 @@ def rehearse(project: Project, runbook: Path, *args: str) -> tuple[int, dict[str
     try:
         report = json.loads(done.stdout)
     except ValueError:
-        raise AssertionError(f"no JSON report (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        raise AssertionError(
+            f"no JSON report (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        ) from None
     return done.returncode, report
 
 

@@ -149,6 +149,9 @@ DOC: dict[str, tuple[tuple[str | int, ...], Any]] = {
 # field -> tests that prove what it does where the plan cannot show it.
 WITNESS: dict[str, list[str]] = {
     "Runbook.envs": ["cases/43-env-not-allowed"],
+    "SshAction.check_command": [
+        "unit/test_check_path.py::test_the_path_names_each_step_what_it_would_do_and_where_it_would_wait"
+    ],
     "Runbook.snapshot": [
         "integration/test_rehearsal_lab.py::test_a_matrix_drills_every_point_and_a_broken_rollback_turns_its_row_red_and_stops_it"
     ],

@@ -266,10 +266,11 @@ def _window_notes(ctx: Any, *, break_glass: str | None) -> None:
 
 
 def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
-    """``run --check``: the server dry-run plus Ansible check mode; no journal, no Prefect."""
+    """``run --check``: the path the run would take; dry-runs and read-only probes only; no journal, no Prefect."""
     import tempfile
 
-    from golive.engine.dryrun import ansible_check, server_dry_run, unchecked_steps
+    from golive.engine.checkpath import check_path
+    from golive.engine.dryrun import ansible_check, server_dry_run
     from golive.engine.runner import current_user
 
     who = initiator or current_user()
@@ -279,11 +280,64 @@ def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
     report.problems += checked.problems
     report.ansible = checked.ansible
     render_dry_run(report, summary=out)
+    path = check_path(ctx, report, initiator=who, gates=_real_gates(ctx), ssh=_ssh_probe(ctx))
+    _render_path(path)
     _check_window(ctx)
-    skipped = unchecked_steps(ctx)
-    if skipped:
-        out.print(f"ssh steps not tried (no check mode): {', '.join(skipped)}", markup=False)
-    raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
+    raise typer.Exit(EXIT_OK if report.ok and path.ok else EXIT_BAD_INPUT)
+
+
+def _real_gates(ctx: Any) -> Any:
+    """A gate runner with the run's real probes (checks only read), or None without an env."""
+    if ctx.inventory is None:
+        return None
+    from golive.engine.gates import GateRunner
+    from golive.engine.services import probe_for
+
+    probe = probe_for(ctx.inventory)
+    return lambda: GateRunner(probe=probe)
+
+
+def _ssh_probe(ctx: Any) -> Any:
+    """Runs a check_command on hosts over SSH: host -> (ok, output)."""
+    if ctx.inventory is None:
+        return None
+    inv = ctx.inventory
+
+    def run(hosts: list[str], command: str) -> dict[str, tuple[bool, str]]:
+        from golive.drivers.ssh.commands import run_commands
+        from golive.errors import TransientError
+
+        try:
+            result = run_commands(
+                connections=[inv.connection(h) for h in hosts], commands=[command], timeout=30, attempts=1
+            )
+        except TransientError as exc:
+            return {h: (False, str(exc)) for h in hosts}
+        return {h: (r.ok, r.output or r.message) for h, r in result.results.items()}
+
+    return run
+
+
+def _render_path(path: Any) -> None:
+    from golive.runbook.types import format_duration
+
+    out.print("the path the run would take:", style="bold")
+    for n, line in enumerate(path.lines, 1):
+        style = "red" if line.refused else ""
+        out.print(f"{n}. {line.step} ({line.kind}): {line.what}", style=style, markup=False)
+        for detail in line.details:
+            out.print(f"     {detail}", markup=False)
+        if line.stops:
+            out.print(f"     -> {line.stops}", style="yellow", markup=False)
+        if line.refused:
+            out.print(f"     REFUSED: {line.refused}", style="bold red", markup=False)
+    if path.watch:
+        out.print(f"then: {path.watch}", markup=False)
+    out.print(
+        f"predicted ≈{format_duration(path.predicted_s)} (checks as measured now) beside the plan's estimate "
+        f"≈{format_duration(path.estimate_s)}; nothing was changed",
+        markup=False,
+    )
 
 
 def _check_window(ctx: Any) -> None:

@@ -17,7 +17,7 @@ from golive.engine.runner import Services
 from golive.inventory import Connection, Inventory
 from golive.runbook.render import HostRef
 
-__all__ = ["attach_prefect", "build_services", "command_runner"]
+__all__ = ["attach_prefect", "build_services", "command_runner", "probe_for"]
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +31,16 @@ def command_runner(connection_of: Callable[[str], Connection]) -> RunCommand:
         return run_command(connection_of(host), command, timeout=timeout, max_output=max_output, attempts=attempts)
 
     return run
+
+
+def probe_for(inventory: Inventory) -> Probe:
+    """The real probes of an env (checks only read): for golive run --check."""
+    k8s = None
+    if inventory.clusters:
+        from golive.drivers.k8s import K8sDriver
+
+        k8s = K8sDriver(inventory=inventory)
+    return _probe_factory(inventory, inventory.prometheus_url, k8s)
 
 
 def _probe_factory(inventory: Inventory | None, prometheus_url: str | None, k8s: KubeApis | None) -> Probe:

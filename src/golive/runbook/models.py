@@ -76,6 +76,8 @@ class SshAction(Model):
     command: str | list[str]
     timeout: Duration = 60.0
     max_output: int = Field(65536, ge=1024)
+    # A read-only probe `golive run --check` runs on each host instead of the command.
+    check_command: str | None = None
 
     @property
     def commands(self) -> list[str]:
