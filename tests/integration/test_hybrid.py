@@ -219,3 +219,49 @@ def test_server_dry_run_names_a_missing_namespace_with_its_line_and_changes_noth
     assert "golive-missing" in problems[0]
     assert "server dry-run" not in done.stdout
     assert kube.namespaces() == namespaces and kube.spec() == spec
+
+
+def test_run_check_on_the_hybrid_example_lists_every_step_and_changes_nothing(
+    project: Project, lab: Lab, kube: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run --check: every step's predicted action is listed; snapshots (hosts and objects) equal before and after."""
+    from golive.context import prepare
+    from golive.engine.snapshots import capture, diff
+
+    body = yaml.safe_load((REPO / "runbooks" / "core-migration.yml").read_text())
+    for check in body["steps"][0]["check"]:
+        check["timeout"] = "10s"
+    body["steps"][2]["ssh"]["check_command"] = "test -d /srv"
+    rb = project.runbook("core-migration-check", body)
+    monkeypatch.chdir(project.root)
+    for key in ("GOLIVE_RUNS_DIR", "GOLIVE_LAB_DIR"):
+        monkeypatch.setenv(key, project.env[key])
+    ctx = prepare(rb, env="lab", params={"version": "v2"})
+    before = capture(ctx)
+    done = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--check")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for n, step in enumerate(body["steps"], 1):
+        assert f"{n}. {step['id']} (" in done.stdout, step["id"]
+    assert "check_command ok" in done.stdout and "would run: mkdir -p /srv/db" in done.stdout
+    assert "simulated: would wait for 1 approver(s)" in done.stdout
+    assert "server dry-run (dryRun=All): accepted" in done.stdout
+    assert diff(before, capture(ctx)) == []
+    assert not frozen(lab) and not list((project.root / "runs").glob("*/journal.jsonl"))
+
+
+@pytest.mark.chaos
+def test_the_hybrid_rollback_drill_matrix_restores_every_point(project: Project, lab: Lab, kube: Kube) -> None:
+    """golive rehearse --matrix on core-migration: every point of the plan drilled, each restored."""
+    import json
+
+    body = yaml.safe_load((REPO / "runbooks" / "core-migration.yml").read_text())
+    for check in body["steps"][0]["check"]:
+        check["timeout"] = "10s"
+    rb = project.runbook("core-migration", body)
+    done = project.golive(
+        "rehearse", str(rb), "-e", "lab", "-p", "version=v2", "--matrix", "--json", "--no-prefect", timeout=1500
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, json.dumps(report, indent=1)[-4000:]
+    assert len(report["drills"]) >= 5 and all(d["expected"] for d in report["drills"])
+    assert not frozen(lab) and kube.image() == V1
