@@ -86,13 +86,17 @@ def rehearse(
     except RunbookError as exc:
         fail_input(exc)
     if drills and all(f.kind == "rollback-fail" for f in drills[0].faults) and not matrix:
-        last = plan.steps[-1].id
-        err.print(
-            f"rollback-fail needs a rollback: the drill also fails the gate of the last step ({last})",
-            style="yellow",
-            markup=False,
-        )
-        drills[0] = Drill([*drills[0].faults, parse_fault(f"{last}:gate-fail", plan, real=real, stages=stages)])
+        points = [(step, index) for step, index, has_gate in matrix_points(plan, stages) if has_gate]
+        if not points:
+            fail_input(
+                RunbookError.single(
+                    "--inject", None, "rollback-fail needs a rollback, and no step has a gate to fail", "add a fault"
+                )
+            )
+        step, index = points[-1]
+        at = f"{step}@{index}" if index else step
+        err.print(f"rollback-fail needs a rollback: the drill also fails the gate of {at}", style="yellow")
+        drills[0] = Drill([*drills[0].faults, parse_fault(f"{at}:gate-fail", plan, real=real, stages=stages)])
     _prefect_setup(ctx.root, not no_prefect)
     results = []
     for n, drill in enumerate(drills, 1):
