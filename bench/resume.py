@@ -80,7 +80,8 @@ def main() -> int:
                 offset = time.perf_counter() - started
                 run_id = read_journal(journal_of(runs))[0]["run_id"]
                 elapsed, _ = run_timed([GOLIVE, "resume", run_id], env=env)
-                if read_journal(journal_of(runs))[-1].get("status") != "succeeded":
+                ends = [e for e in read_journal(journal_of(runs)) if e["event"] == "run_finished"]
+                if not ends or ends[-1].get("status") != "succeeded":
                     raise SystemExit(f"the resumed run {run_id} did not succeed")
                 return offset, elapsed
 

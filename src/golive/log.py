@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -61,12 +61,21 @@ def _apply(*, json: bool, level: int, stream: object | None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            _redacted,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+
+
+def _redacted(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Every secret's value in a log line written as *** (golive.secrets)."""
+    from golive.secrets import redact_tree
+
+    redacted: Mapping[str, Any] = redact_tree(dict(event_dict))
+    return redacted
 
 
 class _ConfigureOnImport:

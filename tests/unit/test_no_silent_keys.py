@@ -152,6 +152,10 @@ WITNESS: dict[str, list[str]] = {
     "SshAction.check_command": [
         "unit/test_check_path.py::test_the_path_names_each_step_what_it_would_do_and_where_it_would_wait"
     ],
+    "Runbook.secrets": ["unit/test_secrets.py::test_a_run_uses_the_secret_and_no_journal_line_or_log_holds_it"],
+    "SecretRef.env": ["unit/test_secrets.py::test_a_secret_from_env_or_file_is_resolved_and_registered"],
+    "SecretRef.file": ["unit/test_secrets.py::test_a_secret_from_env_or_file_is_resolved_and_registered"],
+    "SecretRef.prefect_block": ["integration/test_secrets_lab.py::test_a_cutover_with_a_secret_writes_it_nowhere"],
     "Runbook.snapshot": [
         "integration/test_rehearsal_lab.py::test_a_matrix_drills_every_point_and_a_broken_rollback_turns_its_row_red_and_stops_it"
     ],

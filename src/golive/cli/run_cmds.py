@@ -142,6 +142,10 @@ def run(
         params = parse_params(param)
         ctx = prepare(runbook, env=env, params=params, inventory_path=inventory, with_history=True)
         ctx.plan()
+        if not check:
+            from golive.secrets import resolve
+
+            resolve(ctx.loaded, root=ctx.root)  # a secret not there now: refused before anything starts
     except RunbookError as exc:
         fail_input(exc)
     if check:
@@ -320,13 +324,14 @@ def _ssh_probe(ctx: Any) -> Any:
 
 def _render_path(path: Any) -> None:
     from golive.runbook.types import format_duration
+    from golive.secrets import redact
 
     out.print("the path the run would take:", style="bold")
     for n, line in enumerate(path.lines, 1):
         style = "red" if line.refused else ""
-        out.print(f"{n}. {line.step} ({line.kind}): {line.what}", style=style, markup=False)
+        out.print(redact(f"{n}. {line.step} ({line.kind}): {line.what}"), style=style, markup=False)
         for detail in line.details:
-            out.print(f"     {detail}", markup=False)
+            out.print(f"     {redact(detail)}", markup=False)
         if line.stops:
             out.print(f"     -> {line.stops}", style="yellow", markup=False)
         if line.refused:

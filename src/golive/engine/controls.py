@@ -17,6 +17,7 @@ import structlog
 from golive.engine.journal import Cursor, Journal, JournalCorrupt
 from golive.engine.state import RunState
 from golive.exits import ExitCode
+from golive.secrets import redact
 
 __all__ = ["Aborted", "Steering", "StepFailed"]
 
@@ -28,6 +29,7 @@ INCONCLUSIVE_WAIT_S = 3600.0
 
 class StepFailed(Exception):
     def __init__(self, step: str, reason: str, batch: int | None = None) -> None:
+        reason = redact(reason)  # the message goes to Prefect's task state and logs as it is
         super().__init__(reason)
         self.step = step
         self.reason = reason
@@ -36,6 +38,7 @@ class StepFailed(Exception):
 
 class Aborted(Exception):
     def __init__(self, reason: str, *, rollback: bool = True, exit_code: int = ExitCode.FAILED) -> None:
+        reason = redact(reason)
         super().__init__(reason)
         self.reason = reason
         self.rollback = rollback

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from golive.errors import DriverError
+from golive.errors import DriverError, RunbookError
 from golive.runbook.models import AnsibleStep, K8sStep, SshStep
 from golive.runbook.render import HostRef, render, render_tree
 
@@ -78,7 +78,18 @@ def step_context(ctx: RunContext, plan: Plan, planned: PlannedStep, *, initiator
         "run": {"id": DRY_RUN_ID, "initiator": initiator},
         "step": {"id": planned.id},
         "hosts": hosts,
+        "secrets": _secrets(ctx),
     }
+
+
+def _secrets(ctx: RunContext) -> dict[str, str]:
+    """The runbook's secrets for templates (registered for redaction); those not readable now stay unset."""
+    from golive.secrets import resolve
+
+    try:
+        return resolve(ctx.loaded, root=ctx.root)
+    except RunbookError:
+        return {}
 
 
 def _step_index(ctx: RunContext, step_id: str) -> int:

@@ -25,6 +25,7 @@ from golive.engine.runner import Runner, current_user
 from golive.engine.stale import StaleRefused, lock_held, refuse_after_crash, refuse_if_stale
 from golive.engine.state import RunState, fold
 from golive.engine.window import WindowGuard, closed_message
+from golive.errors import RunbookError
 from golive.plan import PlanInput, diff_inputs
 
 if TYPE_CHECKING:
@@ -274,6 +275,12 @@ def _runner(
         window=window,
     )
     runner.notifier = notifier
+    from golive.secrets import resolve
+
+    try:
+        runner.secrets = resolve(ctx.loaded, root=ctx.root)
+    except RunbookError as exc:  # the CLI checked before; a deployment's run gets here
+        raise Refused("; ".join(i.message for i in exc.issues)) from None
     return runner
 
 

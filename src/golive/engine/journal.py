@@ -40,6 +40,7 @@ from golive.engine import events as typed
 from golive.engine.events import Event, InvalidEvent
 from golive.errors import JournalCorrupt, JournalUnwritable
 from golive.history import journal_ends, last_line, runs_dir
+from golive.secrets import redact_tree
 
 __all__ = ["GENESIS", "HEAD_FILE", "Cursor", "Integrity", "InvalidEvent", "Journal", "JournalCorrupt", "runs_dir"]
 
@@ -96,7 +97,11 @@ class Journal:
         return self.path.parent / HEAD_FILE
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``."""
+        """Write one entry; raises InvalidEvent, writing nothing, if ``event``'s model refuses ``fields``.
+
+        Every secret's value in ``fields`` is written as ``***`` (golive.secrets).
+        """
+        fields = redact_tree(fields)
         typed.check(event, fields)
         try:
             if not self.path.parent.is_dir():

@@ -250,12 +250,12 @@ class _Driver:
 
         return rolling
 
-    def apply(self, change: Any, *, save: Any) -> ActionResult:
-        return _faulty(self._inj, lambda: self._driver.apply(change, save=save), index=None)
+    def apply(self, change: Any, *args: Any, **kwargs: Any) -> ActionResult:
+        return _faulty(self._inj, lambda: self._driver.apply(change, *args, **kwargs), index=None)
 
-    def undo(self, records: Any) -> ActionResult:
+    def undo(self, records: Any, *args: Any, **kwargs: Any) -> Any:
         _undo_fault(self._inj)
-        return self._driver.undo(records)
+        return self._driver.undo(records, *args, **kwargs)
 
 
 class _Session:

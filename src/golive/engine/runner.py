@@ -81,6 +81,8 @@ class Runner:
         self.plan = plan
         # Sends journal entries to people (golive.notify); drained when the run's body ends.
         self.notifier: Any = None
+        # The runbook's secrets (golive.secrets), for templates as {{ secrets.NAME }}.
+        self.secrets: dict[str, str] = {}
         self.window = window
         self.runbook = runbook
         self.svc = services
@@ -123,6 +125,7 @@ class Runner:
             "run": {"id": self.run_id, "initiator": self.initiator},
             "step": {"id": planned.id},
             "hosts": [self.svc.host_of(h) for h in planned.hosts],
+            "secrets": self.secrets,
             **extra,
         }
 

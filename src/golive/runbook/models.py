@@ -352,6 +352,21 @@ class Window(Model):
     tz: str = "UTC"
 
 
+class SecretRef(Model):
+    """Where a secret's value is read from when a run starts; its value is never written anywhere."""
+
+    env: str | None = None  # an environment variable of golive's process
+    file: str | None = None  # a file (relative to the project), its text without the final newline
+    prefect_block: str | None = None  # a Prefect Secret block on the configured server
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        given = [k for k in ("env", "file", "prefect_block") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a secret is read from exactly one of env, file and prefect_block")
+        return self
+
+
 class SnapshotProbe(Model):
     """What a rehearsal captures on hosts before a drill and after its rollback, to prove the restore."""
 
@@ -441,6 +456,8 @@ class Runbook(Model):
     # What golive rehearse captures on hosts before a drill and after its rollback (Kubernetes
     # objects the k8s steps name are captured without being listed here).
     snapshot: list[SnapshotProbe] = []
+    # Values templates read as {{ secrets.NAME }}, redacted as *** in everything golive writes.
+    secrets: dict[str, SecretRef] = {}
 
     def step(self, step_id: str) -> StepBase:
         for s in self.steps:

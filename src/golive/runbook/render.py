@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # Names a runbook template may use; anything else is a typo or a missing param.
-KNOWN_NAMES = frozenset({"params", "env", "host", "hosts", "previous", "run", "step", "batch", "hostvars"})
+KNOWN_NAMES = frozenset({"params", "env", "host", "hosts", "previous", "run", "step", "batch", "hostvars", "secrets"})
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ def _attr_chains(tree: nodes.Node) -> Iterator[tuple[str, str]]:
                     yield target.name, arg.value
 
 
-def analyse(text: str, *, params: dict[str, Any], uses_host_ok: bool = True) -> list[TemplateProblem]:
+def analyse(
+    text: str, *, params: dict[str, Any], uses_host_ok: bool = True, secrets: frozenset[str] | None = None
+) -> list[TemplateProblem]:
     """Static problems of one template: syntax, unknown names, params that are not declared."""
     if "{" not in text:
         return []
@@ -139,6 +141,13 @@ def analyse(text: str, *, params: dict[str, Any], uses_host_ok: bool = True) -> 
                 )
             )
     for base, attr in _attr_chains(tree):
+        if base == "secrets" and secrets is not None and attr not in secrets:
+            problems.append(
+                TemplateProblem(
+                    f"template references undeclared secret {attr!r}",
+                    f"declare it under secrets: (declared: {', '.join(sorted(secrets)) or 'none'})",
+                )
+            )
         if base == "params" and attr not in params:
             near = difflib.get_close_matches(attr, list(params), n=1)
             hint = f"did you mean params.{near[0]}? " if near else ""

@@ -21,6 +21,7 @@ from golive.runbook.load import LoadedRunbook
 from golive.runbook.models import RollbackAction, StepBase
 from golive.runbook.render import analyse
 from golive.schedule import schedule_issues
+from golive.secrets import secret_issues
 
 __all__ = ["check_params", "validate"]
 
@@ -81,7 +82,7 @@ def validate(
             )
         else:
             seen[step.id] = line or 0
-        issues += _templates(loaded, i, all_params)
+        issues += _templates(loaded, i, all_params, frozenset(rb.secrets))
         issues += _files(loaded, i, step, root)
         issues += _rollback(loaded, i, step)
         issues += _unstaged(loaded, i, step)
@@ -91,6 +92,7 @@ def validate(
     if inventory is not None:
         issues += check_settings(inventory.path, inventory.settings)
     issues += schedule_issues(loaded, inventory)
+    issues += secret_issues(loaded, root=root)
     if inventory is not None and rb.envs is not None and inventory.env not in rb.envs:
         issues.append(
             Issue(
@@ -103,13 +105,15 @@ def validate(
     return sorted(issues, key=lambda x: (x.line or 0, x.severity))
 
 
-def _templates(loaded: LoadedRunbook, index: int, params: dict[str, Any]) -> list[Issue]:
+def _templates(
+    loaded: LoadedRunbook, index: int, params: dict[str, Any], secrets: frozenset[str] = frozenset()
+) -> list[Issue]:
     raw = loaded.data["steps"][index]
     out = []
     for path, text in _strings(raw, ("steps", index)):
         in_check_step = len(path) >= 4 and path[2] == "check"
         has_hosts = in_check_step and isinstance(raw["check"][path[3]], dict) and "hosts" in raw["check"][path[3]]
-        for p in analyse(text, params=params, uses_host_ok=not in_check_step or has_hosts):
+        for p in analyse(text, params=params, uses_host_ok=not in_check_step or has_hosts, secrets=secrets):
             out.append(Issue(str(loaded.path), loaded.lines.line_of(path), p.message, p.fix))
     return out
 
