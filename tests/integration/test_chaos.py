@@ -245,11 +245,6 @@ SCENARIOS = [
 
 # What the matrix found and is not fixed yet, each with why.
 KNOWN = {
-    "app-crash-in-bake-1": pytest.mark.xfail(
-        reason="a bake does not measure the step's gate: a service that dies during the bake goes unnoticed "
-        "and the run ends 0 with that host not serving (gates are measured once per batch, before its bake)",
-        strict=True,
-    ),
     "prefect-restarted-in-batch-2": pytest.mark.skip(
         reason="restarting the session lab's Prefect server mid-session left it refusing connections in one "
         "run of two, which refused every later run of the session; needs a lab restart that keeps its port "

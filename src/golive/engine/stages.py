@@ -17,7 +17,6 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from golive.checks.base import Outcome, Verdict
 from golive.drivers.base import ActionResult, HostResult
 from golive.engine.controls import Aborted, StepFailed
-from golive.engine.gates import is_analysis
 from golive.engine.window import window_check
 from golive.errors import DriverError, TransientError
 from golive.kinds.base import Stage, StepUnit
@@ -38,8 +37,12 @@ def gate(
     hosts: list[str],
     batch: int | None,
     context: dict[str, Any],
+    baking: bool = False,
 ) -> None:
-    """Measure ``checks``: PASS goes on, FAIL raises StepFailed, INCONCLUSIVE pauses for a human."""
+    """Measure ``checks``: PASS goes on, FAIL raises StepFailed, INCONCLUSIVE pauses for a human.
+
+    ``baking``: a round during a bake, whose passes are not journaled as gates (their measurements are).
+    """
     if not checks:
         return
     steer, svc = runner.steer, runner.svc
@@ -55,6 +58,8 @@ def gate(
         host_patterns=svc.match,
     )
     if outcome.outcome is Outcome.PASS:
+        if baking:
+            return
         steer.record(
             "gate_passed", step=planned.id, batch=batch, checks=len(checks), measurements=len(outcome.verdicts)
         )
@@ -78,12 +83,17 @@ def bake(
     batch: int | None,
     context: dict[str, Any],
 ) -> None:
-    """Wait ``seconds`` while analysis checks keep measuring; a promote ends it early."""
+    """Wait ``seconds`` while the step's gate keeps measuring, round after round; a promote ends it early.
+
+    A service that dies during the bake fails the stage (and the run rolls back) instead of
+    going unnoticed until after the release: every ``verify`` check measures again on the
+    stage's healthy hosts, not only the analysis (Prometheus, Kubernetes) checks.
+    """
     if seconds <= 0:
         return
     steer = runner.steer
     steer.record("bake_started", step=planned.id, batch=batch, seconds=seconds)
-    analysis = [c for c in step.verify if is_analysis(c)]
+    analysis = list(step.verify)
     end = runner.svc.clock() + seconds
     how = "elapsed"
     while True:
@@ -91,7 +101,7 @@ def bake(
         if left <= 0:
             break
         if analysis:
-            gate(runner, analysis, planned=planned, hosts=hosts, batch=batch, context=context)
+            gate(runner, analysis, planned=planned, hosts=hosts, batch=batch, context=context, baking=True)
             left = end - runner.svc.clock()
         how = steer.wait(min(left, 1.0) if analysis else left, promotable=True)
         if how == "promoted":
