@@ -74,7 +74,7 @@ if [ -z "$scheduled" ]; then
     echo "demo: the scheduled run did not end within 150 s (see $GOLIVE_LAB_DIR/prefect/worker.log)" >&2
     exit 1
 fi
-$G status "$(basename "$(dirname "$scheduled")")" | head -3
+echo "scheduled run $(basename "$(dirname "$scheduled")"): $(grep -o '"status":"[a-z_]*"' "$scheduled" | tail -1)"
 COLUMNS=160 $G schedules
 
 $G runs --limit 5

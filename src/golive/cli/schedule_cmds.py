@@ -6,7 +6,7 @@ import os
 import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -40,6 +40,13 @@ def _server(root: Path) -> str:
         markup=False,
     )
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _with_server(url: str) -> Any:
+    """Prefect's settings with this API URL, whatever Prefect read from the environment when it was imported."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    return temporary_settings(updates={PREFECT_API_URL: url})
 
 
 def _zone(tz: str) -> ZoneInfo:
@@ -114,7 +121,7 @@ def schedule(
     label = name or f"{ctx.loaded.runbook.name}-{env or 'noenv'}"
     if not _NAME.match(label):
         _bad("--name", f"bad schedule name {label!r}", "lowercase letters, digits, '.', '_' or '-' (at most 63)")
-    _server(r)
+    url = _server(r)
     spec = ScheduleSpec(
         name=label,
         runbook=runbook.resolve(),
@@ -129,7 +136,8 @@ def schedule(
         tz=tz,
     )
     try:
-        deployment_id, first = create(spec)
+        with _with_server(url):
+            deployment_id, first = create(spec)
     except ScheduleError as exc:
         err.print(f"refused: {exc}", style="bold red", markup=False)
         raise typer.Exit(4) from None
@@ -149,8 +157,8 @@ def list_schedules(root: RootOpt = None) -> None:
 
     from golive.engine.schedules import list_scheduled
 
-    _server(find_root(root))
-    found = list_scheduled()
+    with _with_server(_server(find_root(root))):
+        found = list_scheduled()
     if not found:
         out.print("no schedules (golive schedule RUNBOOK -e ENV --cron ... creates one)")
         return
@@ -178,9 +186,10 @@ def unschedule(
     """Remove a schedule (its Prefect deployment and the runs it had scheduled)."""
     from golive.engine.schedules import ScheduleError, remove
 
-    _server(find_root(root))
+    url = _server(find_root(root))
     try:
-        remove(name)
+        with _with_server(url):
+            remove(name)
     except ScheduleError as exc:
         err.print(str(exc), style="red", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
