@@ -243,14 +243,8 @@ SCENARIOS = [
 ]
 
 
-# What the matrix found and is not fixed yet, each with why.
-KNOWN = {
-    "prefect-restarted-in-batch-2": pytest.mark.skip(
-        reason="restarting the session lab's Prefect server mid-session left it refusing connections in one "
-        "run of two, which refused every later run of the session; needs a lab restart that keeps its port "
-        "and waits for it (golive itself went on and ended 0 on v2 when the server came back)"
-    ),
-}
+# What the matrix found and is not fixed yet, each with why (none today; a row goes here with its reason).
+KNOWN: dict[str, Any] = {}
 
 
 @pytest.mark.parametrize(

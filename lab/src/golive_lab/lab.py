@@ -69,8 +69,22 @@ def emulator_available() -> bool:
         return False
 
 
+# How long a restarted service waits for its old port (the stopped process's socket may linger).
+SAME_PORT_WAIT_S = 15.0
+
+
 def _port_for(service: ServiceState, name: str) -> int:
-    """The port a stopped service starts on: the one it had (else the usual one) if free, else any free one."""
+    """The port a stopped service starts on: the one it had (else the usual one) if free, else any free one.
+
+    A service started again keeps its port when it can: runs, workers and tests hold its URL
+    (a Prefect server restarted on another port would leave them talking to nothing). Its old
+    port is ours (our own claim is dropped) and is waited for, bounded, before another is taken.
+    """
+    if service.port:
+        addresses.release([service.port])
+        deadline = time.monotonic() + SAME_PORT_WAIT_S
+        while not addresses.bindable("127.0.0.1", service.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
     return addresses.pick_port(service.port or PREFERRED_PORTS[name])
 
 
