@@ -69,9 +69,9 @@ def test_apply_fail_inconclusive_slow_and_rollback_fail_drills(rolling: Project,
     assert code == 0 and report["drills"][0]["expected"], report
     code, report = rehearse(rolling, rb, "--inject", "roll-app@1:inconclusive", "--answer-after", "1s")
     assert code == 0 and report["drills"][0]["expected"], report
-    code, report = rehearse(rolling, rb, "--inject", "roll-app@1:slow:3s", "--inject", "roll-app@1:gate-fail")
+    code, report = rehearse(rolling, rb, "--inject", "roll-app@1:slow:1s", "--inject", "roll-app@1:gate-fail")
     drill = report["drills"][0]
-    assert code == 0 and drill["expected"] and drill["fired"] == ["roll-app@1:slow:3s", "roll-app@1:gate-fail"]
+    assert code == 0 and drill["expected"] and drill["fired"] == ["roll-app@1:slow:1s", "roll-app@1:gate-fail"]
     assert versions(lab) == dict.fromkeys(APP_HOSTS, "v1")
     code, report = rehearse(rolling, rb, "--inject", "roll-app@rollback:rollback-fail")
     drill = report["drills"][0]
