@@ -222,10 +222,18 @@ def _describe(schedules: list[Any]) -> str:
         if getattr(inner, "cron", None):
             texts.append(f"cron {inner.cron} ({tz})")
         elif getattr(inner, "interval", None):
-            texts.append(f"every {inner.interval.total_seconds():g}s")
+            texts.append(f"every {_span(inner.interval.total_seconds())}")
         else:
             texts.append(str(inner))
     return ", ".join(texts) or "once (--at)"
+
+
+def _span(seconds: float) -> str:
+    """An interval as --interval takes it: 6h, 30m, 90s."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def remove(name: str) -> None:
