@@ -60,16 +60,19 @@ run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
 echo "== schedules on Prefect: a weekly canary (Saturday 02:00 Asia/Shanghai), and the rolling release once, now"
 $G schedule runbooks/k8s-canary.yml -e lab -p version=v2 --cron "0 2 * * 6" --tz Asia/Shanghai --name demo-api-canary-weekly
+since=$(mktemp)  # a demo run again waits for this run, not an earlier demo's
 at=$(date -u -d '+5 sec' +%Y-%m-%dT%H:%M:%S+00:00)
 $G schedule runbooks/rolling-demo.yml -e lab -p version=v2 --at "$at" --name demo-rolling-once
 echo "-- the lab's Prefect worker starts it as an ordinary golive run:"
 scheduled=""
 for _ in $(seq 150); do
-    scheduled=$(grep -l "\"initiator\":\"schedule:demo-rolling-once\"" runs/*/journal.jsonl 2>/dev/null \
+    scheduled=$(find runs -name journal.jsonl -newer "$since" 2>/dev/null \
+        | xargs -r grep -l "\"initiator\":\"schedule:demo-rolling-once\"" \
         | xargs -r grep -l '"event":"run_finished"' | tail -1 || true)
     [ -n "$scheduled" ] && break
     sleep 1
 done
+rm -f "$since"
 if [ -z "$scheduled" ]; then
     echo "demo: the scheduled run did not end within 150 s (see $GOLIVE_LAB_DIR/prefect/worker.log)" >&2
     exit 1

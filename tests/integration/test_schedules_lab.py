@@ -4,6 +4,7 @@ golive schedules / unschedule show and remove it."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -49,11 +50,19 @@ def test_a_run_scheduled_at_a_time_happens_complete_and_is_listed_and_removed(
     )
     name = f"sched-probe-{int(time.time())}"
     at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat(timespec="seconds")
+    yearly = f"{name}-yearly"
     made = project.golive("schedule", str(rb), "-e", "lab", "--at", at, "--name", name)
     assert made.returncode == 0, made.stderr
     try:
+        made = project.golive("schedule", str(rb), "-e", "lab", "--cron", "0 3 1 1 *", "--tz", "UTC", "--name", yearly)
+        assert made.returncode == 0, made.stderr
         listed = project.golive("schedules")
         assert listed.returncode == 0 and name in listed.stdout, listed.stdout + listed.stderr
+        row = next(line for line in listed.stdout.splitlines() if yearly in line)
+        assert "cron 0 3 1 1 * (UTC)" in row and re.search(r"\d{4}-01-01T03:00:00", row), row  # its next run, now
+        unknown = project.golive("unschedule", "no-such-schedule")
+        assert unknown.returncode == 2 and "no schedule named 'no-such-schedule'" in unknown.stderr, unknown.stderr
+        assert yearly in unknown.stderr  # says which exist
         deadline = time.monotonic() + 150
         state = None
         while time.monotonic() < deadline:
@@ -71,6 +80,8 @@ def test_a_run_scheduled_at_a_time_happens_complete_and_is_listed_and_removed(
         assert [e["status"] for e in finished] == ["succeeded"]
         assert Journal(journals[0]).verify() == len(entries)
     finally:
+        project.golive("unschedule", yearly)
         gone = project.golive("unschedule", name)
     assert gone.returncode == 0, gone.stderr
-    assert name not in project.golive("schedules").stdout
+    left = project.golive("schedules").stdout
+    assert name not in left and yearly not in left, left

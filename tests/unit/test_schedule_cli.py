@@ -56,3 +56,36 @@ def test_without_a_prefect_server_it_says_how_to_start_one(project: Path) -> Non
         assert result.exit_code == 2, result.output
         assert "does not answer" in result.output and "golive lab up" in result.output
         assert "prefect worker start --pool golive" in result.output
+
+
+def test_at_reads_a_clock_time_in_the_zone_today_or_tomorrow() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from golive.cli.schedule_cmds import _at
+
+    now = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
+    assert _at("12:30", ZoneInfo("Asia/Shanghai"), now) == datetime(2026, 12, 4, 4, 30, tzinfo=UTC)
+    assert _at("02:00", ZoneInfo("UTC"), now) == datetime(2026, 12, 5, 2, 0, tzinfo=UTC)  # past today: tomorrow
+    when = _at("2026-12-05T02:00", ZoneInfo("Europe/Berlin"), now)
+    assert when == datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
+    assert _at("2026-12-05T02:00+08:00", ZoneInfo("Europe/Berlin"), now) == datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+
+
+def test_the_deployment_schedule_is_the_one_asked_for_in_its_zone() -> None:
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from golive.engine.schedules import ScheduleSpec, _describe, _schedules
+
+    base = {"name": "n", "runbook": Path("/p/rb.yml"), "env": "lab", "params": {}, "root": Path("/p")}
+    cron = _schedules(ScheduleSpec(**base, cron="0 2 * * 6", tz="Asia/Shanghai"))
+    assert [(s.cron, s.timezone) for s in cron] == [("0 2 * * 6", "Asia/Shanghai")]
+    every = _schedules(ScheduleSpec(**base, interval_s=1800))
+    assert [s.interval for s in every] == [timedelta(minutes=30)]
+    assert _schedules(ScheduleSpec(**base)) == []  # --at: no schedule, one flow run
+    shown = [SimpleNamespace(schedule=SimpleNamespace(cron="0 2 * * 6", timezone="Asia/Shanghai"))]
+    assert _describe(shown) == "cron 0 2 * * 6 (Asia/Shanghai)"
+    assert _describe([SimpleNamespace(schedule=SimpleNamespace(interval=timedelta(hours=6)))]) == "every 6h"
+    assert _describe([SimpleNamespace(schedule=SimpleNamespace(interval=timedelta(seconds=90)))]) == "every 90s"
+    assert _describe([]) == "once (--at)"

@@ -11,7 +11,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from golive.cli.app import EXIT_BAD_INPUT, EnvOpt, InvOpt, ParamOpt, RootOpt, app, err, fail_input, out, parse_params
+from golive.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    EnvOpt,
+    InvOpt,
+    ParamOpt,
+    RootOpt,
+    app,
+    err,
+    fail_input,
+    out,
+    parse_params,
+)
 from golive.cli.app import project_root as find_root
 from golive.errors import RunbookError
 
@@ -140,7 +152,7 @@ def schedule(
             deployment_id, first = create(spec)
     except ScheduleError as exc:
         err.print(f"refused: {exc}", style="bold red", markup=False)
-        raise typer.Exit(4) from None
+        raise typer.Exit(EXIT_REFUSED) from None
     what = f"cron {cron} ({tz})" if cron else f"every {interval}" if interval else f"once at {first}"
     where = f" -e {env}" if env else ""
     out.print(f"schedule {label}: {ctx.loaded.runbook.name}{where} {what}, pool {pool}", markup=False)

@@ -100,6 +100,7 @@ def create(spec: ScheduleSpec) -> tuple[str, datetime | None]:
     )
     deployment_id: UUID = deployment.apply(work_pool_name=spec.pool)
     if spec.at is None:
+        asyncio.run(_schedule_now(deployment_id))
         return str(deployment_id), None
 
     async def one_run() -> None:
@@ -112,6 +113,23 @@ def create(spec: ScheduleSpec) -> tuple[str, datetime | None]:
 
     asyncio.run(one_run())
     return str(deployment_id), spec.at
+
+
+async def _schedule_now(deployment_id: UUID) -> None:
+    """The next runs now, not at the server scheduler's next round: ``golive schedules`` and the
+    Prefect UI show the next run as soon as the schedule exists."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    async with get_client() as client:
+        # refused: the server's scheduler service makes them on its next round anyway
+        with contextlib.suppress(PrefectHTTPStatusError):
+            await client.request(
+                "POST",
+                "/deployments/{id}/schedule",
+                path_params={"id": deployment_id},
+                json={"min_runs": 1, "max_runs": 3},
+            )
 
 
 async def _ensure_pool(name: str) -> None:
@@ -204,10 +222,18 @@ def _describe(schedules: list[Any]) -> str:
         if getattr(inner, "cron", None):
             texts.append(f"cron {inner.cron} ({tz})")
         elif getattr(inner, "interval", None):
-            texts.append(f"every {inner.interval.total_seconds():g}s")
+            texts.append(f"every {_span(inner.interval.total_seconds())}")
         else:
             texts.append(str(inner))
     return ", ".join(texts) or "once (--at)"
+
+
+def _span(seconds: float) -> str:
+    """An interval as --interval takes it: 6h, 30m, 90s."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def remove(name: str) -> None:
