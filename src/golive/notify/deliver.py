@@ -129,7 +129,7 @@ class Notifier:
         try:
             self._queue.put_nowait(_Item(channel, message))
         except queue.Full:
-            self._failed(channel, message.event, "dropped: more than {QUEUE_SIZE} messages waiting", attempts=0)
+            self._failed(channel, message.event, f"dropped: more than {QUEUE_SIZE} messages waiting", attempts=0)
 
     # ------------------------------------------------------------ sending
 
