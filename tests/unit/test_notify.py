@@ -241,6 +241,56 @@ def test_slack_feishu_and_dingtalk_get_their_own_formats(sent: list[dict[str, An
     assert body["msgtype"] in ("text", "markdown") and "rollback:db" in json.dumps(body)
 
 
+def test_lark_gets_its_own_format(sent: list[dict[str, Any]]) -> None:
+    message = render(
+        "gate_failed",
+        {"run_id": "r9", "runbook": "pay", "env": "prod", "step": "canary", "reason": "error rate 0.07 > 0.01"},
+    )
+    apprise_send("lark://abcdef0123456789abcdef0123456789", message)
+    (lark,) = sent
+    assert lark["url"].startswith("https://open.larksuite.com/") and lark["url"].endswith(
+        "abcdef0123456789abcdef0123456789"
+    )
+    body = _json(lark["data"])
+    assert body["msg_type"] == "text" and "0.07 > 0.01" in body["content"]["text"]
+
+
+def test_a_chat_token_in_an_env_var_is_kept_out_of_errors_and_logs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's error names the https URL (not the slack:// one golive was given): its token is redacted too,
+    and Apprise's own debug records (which name that URL) reach no log of golive's."""
+    import logging
+
+    import requests
+
+    token = "abcdefghijklmnopqrstuvwx"
+    monkeypatch.setenv("GOLIVE_TEST_SLACK", f"slack://T1ABCDEFG/B1ABCDEFG/{token}/#ops")
+
+    def refuse(self: Any, method: str, url: str, **kw: Any) -> requests.Response:
+        raise requests.exceptions.ConnectionError(f"Max retries exceeded with url: {url}")
+
+    monkeypatch.setattr(requests.Session, "request", refuse)
+    monkeypatch.setattr(requests, "post", lambda url, **kw: refuse(None, "POST", url, **kw))
+    channel = Channel(name="ops", url="${GOLIVE_TEST_SLACK}")
+    assert token in channel.secrets()
+    journaled: list[dict[str, Any]] = []
+    notifier = Notifier(
+        {"ops": channel},
+        journal=lambda event, **f: journaled.append({"event": event, **f}),
+        run={"run_id": "r1"},
+        sleep=lambda s: None,
+    )
+    caplog.set_level(logging.DEBUG)
+    message = render(
+        "run_finished", {"run_id": "r1", "runbook": "pay", "env": "prod", "status": "failed", "exit_code": 1}
+    )
+    assert notifier.deliver(channel, message) is False
+    assert [e["event"] for e in journaled] == ["notification_failed"]
+    assert token not in json.dumps(journaled)
+    assert token not in caplog.text
+
+
 # ------------------------------------------------------------------ failing channels
 
 
@@ -287,7 +337,7 @@ def test_the_queue_is_bounded(tmp_path: Path) -> None:
         notifier.on_entry({"event": "run_finished", "status": "succeeded", "exit_code": 0})
     block.set()
     notifier.close(timeout=5)
-    assert any("dropped" in e.get("error", "") for e in journaled)
+    assert any(f"more than {deliver.QUEUE_SIZE} messages" in e.get("error", "") for e in journaled)
 
 
 # ------------------------------------------------------------------ secrets

@@ -55,6 +55,7 @@ EVENTS: dict[str, str] = {
 }
 _KEYS = {"url", "url_file", "events", "templates"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PARTS = re.compile(r"[/:@?&=#]+")
 
 
 class ChannelError(Exception):
@@ -98,11 +99,21 @@ class Channel:
         return _VAR.sub(lambda m: os.environ[m.group(1)], self.url)
 
     def secrets(self) -> list[str]:
-        """The values that must never be shown: the resolved URL, and each variable it reads."""
-        out = [os.environ[v] for v in self.variables() if os.environ.get(v)]
+        """The values that must never be shown: the resolved URL, each variable it reads, and their parts.
+
+        A service's own error names the URL it posted to, not the one golive was given
+        (``slack://T/B/token`` is posted to ``https://hooks.slack.com/services/T/B/token``),
+        so each part of a secret value (``/``, ``:``, ``@``, ``?``, ``&``, ``=``, ``#``
+        apart) of six characters or more is a secret too.
+        """
+        secret = [os.environ[v] for v in self.variables() if os.environ.get(v)]
+        resolved: list[str] = []
         with contextlib.suppress(ChannelError):
-            out.append(self.resolve())
-        return out
+            resolved.append(self.resolve())
+        if self.url_file is not None:  # all of it came from the file
+            secret += resolved
+        parts = [p for value in secret for p in _PARTS.split(value) if len(p) >= 6]
+        return [*secret, *resolved, *parts]
 
 
 def _raw(settings: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -56,17 +57,50 @@ def _with_timeouts(url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}cto={CONNECT_TIMEOUT_S}&rto={READ_TIMEOUT_S}"
 
 
+_sending = threading.local()  # the URL (and its parts) this thread is sending to now
+
+
+class _Quiet(logging.Filter):
+    """On Apprise's logger: only warnings and errors, each with the URL being sent to as ``***``.
+
+    Apprise logs the URL it posts to (``https://hooks.slack.com/services/T/B/token``) and
+    socket errors naming it, at debug level; a handler on the root logger (or on Apprise's
+    own, as pytest and Prefect may add) would show the token. A logger's filter sees every
+    record it makes, before any handler does.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        secrets = getattr(_sending, "secrets", None)
+        if secrets:
+            record.msg, record.args = redact(record.getMessage(), secrets), None
+        return True
+
+
+def _keep_apprise_quiet() -> None:
+    logger = logging.getLogger("apprise")
+    if not any(isinstance(f, _Quiet) for f in logger.filters):
+        logger.addFilter(_Quiet())
+    logger.propagate = False
+
+
 def apprise_send(url: str, message: Message) -> None:
     """Send one message to one Apprise URL; raises DeliveryFailed with what Apprise said."""
     import apprise
 
+    _keep_apprise_quiet()
+    _sending.secrets = [url, *(p for p in re.split(r"[/:@?&=#]+", url) if len(p) >= 6)]
     box = apprise.Apprise()
     if not box.add(_with_timeouts(url)):
         raise DeliveryFailed("the URL is not one Apprise knows (check its scheme)")
     kind = apprise.NotifyType.FAILURE if message.loud else apprise.NotifyType.INFO
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
-        ok = box.notify(title=message.title, body=message.body, notify_type=kind)
-        said = logs.getvalue().strip() if hasattr(logs, "getvalue") else ""
+    try:
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
+            ok = box.notify(title=message.title, body=message.body, notify_type=kind)
+            said = logs.getvalue().strip() if hasattr(logs, "getvalue") else ""
+    finally:
+        _sending.secrets = None
     if not ok:
         raise DeliveryFailed(said.splitlines()[-1] if said else "the service did not accept the message")
 
@@ -129,7 +163,7 @@ class Notifier:
         try:
             self._queue.put_nowait(_Item(channel, message))
         except queue.Full:
-            self._failed(channel, message.event, "dropped: more than {QUEUE_SIZE} messages waiting", attempts=0)
+            self._failed(channel, message.event, f"dropped: more than {QUEUE_SIZE} messages waiting", attempts=0)
 
     # ------------------------------------------------------------ sending
 
