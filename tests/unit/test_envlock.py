@@ -174,3 +174,23 @@ def test_golive_unlock_refuses_a_live_holder_with_exit_4_and_wants_a_reason(
         listed = cli.invoke(app, ["locks", "--root", str(tmp_path)])
     assert held.exit_code == 4 and "20261203-010000-payments-ab12" in held.output
     assert listed.exit_code == 0 and "20261203-010000-payments-ab12" in listed.output and "alive" in listed.output
+
+
+def test_a_lease_the_server_forgot_is_seen_as_lost() -> None:
+    """A restarted Prefect server answers 410 Gone to renewing a lease it forgot: the slot is the holder's to free."""
+    import httpx
+
+    from golive.engine.envlock import _lease_lost
+
+    class Client:
+        def __init__(self, status: int | None) -> None:
+            self.status = status
+
+        def renew_concurrency_lease(self, lease_id: object, *, lease_duration: float) -> None:
+            if self.status is not None:
+                request = httpx.Request("POST", "http://127.0.0.1:9/api/leases/x/renew")
+                raise httpx.HTTPStatusError("gone", request=request, response=httpx.Response(self.status))
+
+    lease = "00000000-0000-0000-0000-000000000001"
+    assert _lease_lost(Client(410), lease) and _lease_lost(Client(404), lease)
+    assert not _lease_lost(Client(None), lease) and not _lease_lost(Client(503), lease)

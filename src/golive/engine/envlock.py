@@ -444,11 +444,31 @@ def _server(env: str | None, holder: Holder) -> Iterator[None]:
         renewer.join(timeout=5)
         try:
             with _client() as client:
+                lost = _lease_lost(client, held.lease_id)
                 client.release_concurrency_slots_with_lease(UUID(held.lease_id))
                 if (_read_variable(client, env) or held).lease_id == held.lease_id:
+                    if lost:
+                        # A restarted server forgot our lease but still counts its slot: no lease will
+                        # ever give it back, and every later run would be refused. It is ours to free.
+                        _clear_lost_slot(client, env)
                     _delete_variable(client, env)
         except Exception as exc:  # the lease runs out by itself
             log.warning("env_lease_not_released", env=env, error=str(exc))
+
+
+def _lease_lost(client: Any, lease_id: str) -> bool:
+    """Whether the server no longer knows the lease (410 Gone on renewal: it restarted, or it expired)."""
+    from uuid import UUID
+
+    import httpx
+
+    try:
+        client.renew_concurrency_lease(UUID(lease_id), lease_duration=LEASE_S)
+    except httpx.HTTPStatusError as exc:
+        return exc.response.status_code in (404, 410)
+    except Exception as exc:
+        return "410" in str(exc) or "404" in str(exc)
+    return False
 
 
 @contextmanager
