@@ -100,6 +100,10 @@ def _known(kind: str) -> None:
         raise PermanentError(f"golive changes Deployments and Services, not {kind}")
 
 
+# How often one patch is applied again after 409 Conflicts before the conflict stands.
+CONFLICT_ATTEMPTS = 8
+
+
 class KubeApi:
     """Clusters of an inventory by context name, and the calls the driver makes on them."""
 
@@ -221,11 +225,17 @@ class KubeApi:
     def patch(self, cluster: Cluster, kind: str, name: str, namespace: str, body: Any, **kw: Any) -> None:
         _known(kind)
         fn = cluster.apps.patch_namespaced_deployment if kind == "Deployment" else cluster.core.patch_namespaced_service
-        try:
-            self.call(fn, name, namespace, body, **kw)
-        except Conflict:
-            log.info("k8s_conflict_reapply", kind=kind, name=name)
-            self.call(fn, name, namespace, body, **kw)
+        # A patch carries no resourceVersion: a 409 is another writer racing us, and the same patch
+        # applied again is right. Bounded: a storm of conflicts still ends, as a Conflict.
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self.call(fn, name, namespace, body, **kw)
+                return
+            except Conflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("k8s_conflict_reapply", kind=kind, name=name, attempt=attempt)
+                self.sleep(min(0.1 * attempt, 1.0))
 
     def create(self, cluster: Cluster, kind: str, namespace: str, body: dict[str, Any], **kw: Any) -> None:
         _known(kind)
