@@ -365,7 +365,7 @@ def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Invento
 def max_inventory_bytes() -> int:
     """The size limit for one inventory file: ``$GOLIVE_MAX_INVENTORY_BYTES`` or 16 MiB."""
     raw = os.environ.get(MAX_INVENTORY_BYTES_VAR, "").strip()
-    value = int(raw) if raw.isdigit() else (DEFAULT_MAX_INVENTORY_BYTES if not raw else 0)
+    value = int(raw) if raw.isdecimal() else (DEFAULT_MAX_INVENTORY_BYTES if not raw else 0)
     if value <= 0:
         raise RunbookError.single(
             Path(MAX_INVENTORY_BYTES_VAR),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chaos_kit import APP_HOSTS, deploy_v1, use_app_hosts, versions
+from chaos_kit import APP_HOSTS, brisk, deploy_v1, use_app_hosts, versions
 from kit import REPO, Project
 
 from golive_lab.lab import Lab
@@ -31,7 +31,7 @@ def rolling(project: Project, lab: Lab) -> Iterator[Project]:
 
 
 def rolling_runbook(project: Project, **changes: Any) -> Path:
-    body = yaml.safe_load((REPO / "runbooks" / "rolling-demo.yml").read_text())
+    body = brisk(yaml.safe_load((REPO / "runbooks" / "rolling-demo.yml").read_text()))
     body.pop("watch", None)
     body.update(changes)
     return project.runbook("rehearsed", body)

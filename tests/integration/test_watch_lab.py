@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chaos_kit import APP_HOSTS, deploy_v1, journal_of, use_app_hosts, versions, wait_entry
+from chaos_kit import APP_HOSTS, brisk, deploy_v1, journal_of, use_app_hosts, versions, wait_entry
 from kit import REPO, Project
 
 from golive.engine.journal import Journal
@@ -34,7 +34,7 @@ def rolling(project: Project, lab: Lab) -> Iterator[Project]:
 
 def watched(project: Project, seconds: int) -> Path:
     """runbooks/rolling-demo.yml with its watch lasting ``seconds``."""
-    body = yaml.safe_load((REPO / "runbooks" / "rolling-demo.yml").read_text())
+    body = brisk(yaml.safe_load((REPO / "runbooks" / "rolling-demo.yml").read_text()))
     body["watch"]["for"] = f"{seconds}s"
     return project.runbook(f"watched-{seconds}", body)
 

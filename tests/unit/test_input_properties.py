@@ -4,7 +4,7 @@ their own input error: never another exception (which the CLI would show as a tr
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from golive.cli.app import parse_params
@@ -37,6 +37,7 @@ def test_a_formatted_duration_parses_back_within_rounding(seconds: float) -> Non
 
 
 @given(st.one_of(st.lists(near_batch, max_size=5), near_batch, anything))
+@example("¹")  # str.isdigit() is true of it, int() refuses it: once a traceback
 def test_a_batch_spec_parses_to_sizes_covering_every_host_once_or_is_refused(value: object) -> None:
     try:
         spec = _parse_batches(value)
@@ -88,3 +89,16 @@ def test_a_time_zone_name_resolves_or_is_refused_with_a_fix(name: str) -> None:
 @pytest.mark.parametrize("text", ["Sat 01:00-05:00", "Mon-Fri 22:00-02:00", "daily 00:00-23:59"])
 def test_windows_operators_write_parse(text: str) -> None:
     assert parse_window(text).text == text
+
+
+@given(st.one_of(st.text(alphabet="0123456789.:[]ab¹٣ ", max_size=16), st.text(max_size=20)))
+@example("host:¹")
+def test_a_tcp_address_parses_to_a_host_and_a_port_or_is_refused(text: str) -> None:
+    from golive.checks.tcp import parse_address
+
+    try:
+        host, port = parse_address(text)
+    except ValueError as exc:
+        assert "address" in str(exc)
+        return
+    assert host and 0 < port < 65536

@@ -19,7 +19,7 @@ __all__ = ["parse_address", "probe_tcp", "probe_tcp_check"]
 def parse_address(address: str) -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` into its parts; ValueError when the port is missing or bad."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"bad address {address!r}; use host:port, e.g. 127.0.0.11:8080")
     return host.removeprefix("[").removesuffix("]"), int(port)
 

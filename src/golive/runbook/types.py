@@ -64,7 +64,7 @@ def _parse_batch(item: Any) -> int | str:
             if 0 < pct <= 100:
                 return f"{pct:g}%"
             raise ValueError(f"bad batch share {item!r}; a share is between 1% and 100%, e.g. 25%")
-        if text.isdigit():
+        if text.isdecimal():
             return _parse_batch(int(text))
     raise ValueError(f"bad batch size {item!r}; use a host count like 1 or a share like 25%")
 

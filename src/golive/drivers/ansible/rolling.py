@@ -376,7 +376,7 @@ def remove_dead_copies(work_dir: Path) -> None:
     for line in listed.read_text().splitlines():
         copy = Path(line)
         pid = copy.name.split("-", 2)[1] if copy.name.startswith(".golive-") else ""
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdecimal() and not _alive(int(pid)):
             copy.unlink(missing_ok=True)
 
 
@@ -394,7 +394,7 @@ def _remove_stale_copies(playbook: Path) -> None:
     """Gated copies left next to ``playbook`` by a golive process that was killed."""
     for stale in playbook.parent.glob(f".golive-*-{playbook.name}"):
         pid = stale.name.split("-", 2)[1]
-        if not pid.isdigit():
+        if not pid.isdecimal():
             continue
         try:
             os.kill(int(pid), 0)
