@@ -320,7 +320,9 @@ def load_inventory(*, root: Path, env: str, path: Path | None = None) -> Invento
             inv_path,
             None,
             f"inventory {inv_path} does not exist (given by {given})",
-            f"check the path, or leave {given} out to use inventory/{env}",
+            f"check the path, or leave {given} out to use inventory/{env}"
+            if (root / "inventory" / env).exists()
+            else "check the path, or name an environment with -e ENV to use inventory/ENV",
         )
     if not inv_path.exists():
         known = (

@@ -165,3 +165,36 @@ def test_the_plan_shows_the_watch_and_counts_it_in_the_estimate() -> None:
     assert plan.estimate_s == pytest.approx(without.estimate_s + 60)
     assert plan.watch.compensations[0] == "rollback:roll[batch 2]"
     assert plan.watch.gates[0].hosts == ["app-1"]
+
+
+def test_the_report_draws_the_watch_with_its_measurements_and_the_alert_that_ended_it(tmp_path: Path) -> None:
+    from golive.report.render import render_html, render_markdown
+    from golive.report.run_report import build_report, gantt_of, text_timeline
+
+    world = FakeWorld()
+    r = watched(tmp_path, world)
+    world.at[30.0] = lambda: world.bad_hosts.add("app-1")
+    assert r.start() == 1
+    report = build_report(fold(r.journal), integrity=r.journal.integrity())
+    w = report["watch"]
+    assert w["how"] == "alert" and w["planned_s"] == 60 and w["ended"] == w["alerts"][0]["ts"]
+    assert w["alerts"][0]["action"] == "rollback" and "500" in w["alerts"][0]["reason"]
+    assert w["gates"] and w["gates"][0]["measurements"][-1]["outcome"] == "fail"
+    row = gantt_of(report).rows[-1]
+    assert row.label == "watch" and row.of("watch") and row.of("failure") and row.of("gate-tick")
+    assert text_timeline(report)[-1].startswith("watch ")
+    md, html = render_markdown(report), render_html(report)
+    assert "## Watch after go-live" in md and "**alert**" in md and "watch alert at" in md
+    assert "<h2>Watch after go-live</h2>" in html and "watch alert at" in html
+
+
+def test_a_run_that_watched_to_the_end_reports_it_elapsed_and_counts_it_in_the_estimate(tmp_path: Path) -> None:
+    from golive.report.run_report import build_report
+
+    world = FakeWorld()
+    r = watched(tmp_path, world)
+    assert r.start() == 0
+    report = build_report(fold(r.journal), integrity=r.journal.integrity())
+    assert report["watch"]["how"] == "elapsed" and not report["watch"]["alerts"]
+    steps = sum(s["estimate_s"] for s in report["steps"])
+    assert report["run"]["estimate_s"] == round(steps + 60, 3)

@@ -45,7 +45,8 @@ def _prefect_setup(root: Path, use_prefect: bool) -> None:
         why += f"{PREFECT_WAIT_S:.0f} s"
     else:
         why = f"PREFECT_API_URL is not set, in the environment or in ${ENV_FILE_VAR} / .golive/env"
-    err.print(f"no Prefect server to use ({why}): starting a temporary one, which takes 7-14 s", style="yellow")
+    note = "the run starts a temporary one (7-14 s) once its inputs check out"
+    err.print(f"no Prefect server to use ({why}): {note}", style="yellow")
 
 
 def _interrupt_on_signals() -> None:

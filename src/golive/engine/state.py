@@ -20,9 +20,12 @@ from golive.engine.journal import Journal, JournalCorrupt
 from golive.exits import ExitCode
 from golive.kinds.base import StepUnit
 
-__all__ = ["Compensation", "Phase", "RunState", "Span", "StepState", "Unit", "fold"]
+__all__ = ["WATCH_STEP", "Compensation", "Phase", "RunState", "Span", "StepState", "Unit", "fold"]
 
 Unit = StepUnit
+
+# What check_result and step_failed name during the watch after go-live: no step id can be this ('@').
+WATCH_STEP = "@watch"
 
 TERMINAL = {"succeeded", "rolled_back", "rollback_failed", "aborted", "refused", "failed"}
 
@@ -141,6 +144,8 @@ class RunState:
     watch_ended: str | None = None  # elapsed | promoted
     watch_ended_at: str | None = None
     watch_alerts: list[dict[str, Any]] = field(default_factory=list)
+    watch_seconds: float | None = None
+    watch_checks: list[dict[str, Any]] = field(default_factory=list)  # check_result of WATCH_STEP
     # golive rehearse: the faults of a rehearsal run (None: a real run).
     rehearsal: list[str] | None = None
 
@@ -285,6 +290,9 @@ def _batch_done(st: RunState, e: dict[str, Any]) -> None:
 
 
 def _check_result(st: RunState, e: dict[str, Any]) -> None:
+    if e.get("step") == WATCH_STEP:
+        st.watch_checks.append(e)
+        return
     step = st._step(e)
     if step is not None:
         step.last_gate = f"{e['check']} {e['outcome']}: {e['observed']} (limit {e['limit']})"
@@ -473,7 +481,7 @@ def _run_refused(st: RunState, e: dict[str, Any]) -> None:
 
 def _watch_started(st: RunState, e: dict[str, Any]) -> None:
     st.phase, st.current = Phase.WATCHING, None
-    st.watch_started_at, st.watch_until = e["ts"], e["until"]
+    st.watch_started_at, st.watch_until, st.watch_seconds = e["ts"], e["until"], e.get("seconds")
 
 
 def _watch_alert(st: RunState, e: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from golive.checks.base import Outcome, Verdict
 from golive.engine.controls import StepFailed
+from golive.engine.state import WATCH_STEP
 
 if TYPE_CHECKING:
     from golive.engine.runner import Runner
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WATCH_STEP", "watch"]
 
-# What check_result and step_failed name during the watch: no step id can be this ('@').
-WATCH_STEP = "@watch"
 # Between rounds of measurements: short, so a promote or an abort is seen at once.
 ROUND_GAP_S = 1.0
 

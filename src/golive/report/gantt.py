@@ -13,7 +13,7 @@ from typing import Literal
 
 __all__ = ["KINDS", "Bar", "BarKind", "Gantt", "Row", "render_svg"]
 
-BarKind = Literal["batch", "stage", "bake", "approval", "pause", "gate-tick", "failure", "rollback", "planned"]
+BarKind = Literal["batch", "stage", "bake", "approval", "pause", "watch", "gate-tick", "failure", "rollback", "planned"]
 
 # Fill of each kind; the legend lists them in this order.
 KINDS: dict[str, str] = {
@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "bake": "#9cc8ea",
     "approval": "#c084d8",
     "pause": "#f0c05a",
+    "watch": "#8fcf9a",
     "gate-tick": "#1d3557",
     "failure": "#d62828",
     "rollback": "#e07b24",
@@ -118,7 +119,7 @@ def _bar(bar: Bar, *, y: float, scale: float) -> str:
 
 
 # Drawn back to front: the plan behind, waits over the batch they belong to, marks on top.
-_LAYER = {"planned": 0, "batch": 1, "stage": 1, "rollback": 1, "approval": 2, "pause": 2, "bake": 2}
+_LAYER = {"planned": 0, "batch": 1, "stage": 1, "watch": 1, "rollback": 1, "approval": 2, "pause": 2, "bake": 2}
 
 
 def _legend(kinds: list[str], *, y: int) -> list[str]:

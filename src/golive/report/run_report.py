@@ -164,6 +164,32 @@ def _rollback(state: RunState, clock: _Clock) -> dict[str, Any] | None:
     }
 
 
+def _watch(state: RunState, clock: _Clock) -> dict[str, Any] | None:
+    """The watch after go-live: from its start to its end (elapsed, promoted), the alert that ended it,
+    or the run's end; its measurements as gates, its alerts."""
+    if state.watch_started_at is None:
+        return None
+    alerts = [
+        {k: a.get(k) for k in ("ts", "outcome", "reason", "action")} | {"t": clock.at(a["ts"])}
+        for a in state.watch_alerts
+    ]
+    stopped_by = next((a for a in alerts if a["action"] == "rollback"), None)
+    end = state.watch_ended_at or (stopped_by["ts"] if stopped_by else None)
+    how = state.watch_ended or ("alert" if stopped_by else ("stopped" if state.finished else "watching"))
+    return {
+        "started": state.watch_started_at,
+        "until": state.watch_until,
+        "planned_s": state.watch_seconds,
+        "how": how,
+        "ended": end,
+        "t_start": clock.at(state.watch_started_at),
+        "t_end": clock.until(end),
+        "duration_s": _duration(clock, state.watch_started_at, end),
+        "alerts": alerts,
+        "gates": _gates(StepState(checks=state.watch_checks), clock),
+    }
+
+
 def build_report(state: RunState, *, integrity: Integrity | None) -> dict[str, Any]:
     """The report of one run (finished or not) as a JSON-ready dict; see docs/report.md."""
     clock = _Clock(state)
@@ -190,7 +216,7 @@ def build_report(state: RunState, *, integrity: Integrity | None) -> dict[str, A
             "ended": state.ended_at,
             "last_entry": state.last_ts,
             "duration_s": _duration(clock, state.started_at, state.ended_at),
-            "estimate_s": _estimate(meta),
+            "estimate_s": _estimate(meta, state.watch_seconds),
             "failure": state.failure,
         },
         "journal": integrity.as_dict() if integrity is not None else None,
@@ -201,13 +227,16 @@ def build_report(state: RunState, *, integrity: Integrity | None) -> dict[str, A
             if c.get("action") in ("pause", "resume", "promote", "abort")
         ],
         "resumes": [{"ts": r["ts"], "by": r.get("by"), "from_step": r.get("from_step")} for r in state.resumes],
+        "watch": _watch(state, clock),
         "rollback": _rollback(state, clock),
     }
 
 
-def _estimate(meta: dict[str, Any]) -> float | None:
+def _estimate(meta: dict[str, Any], watch_s: float | None) -> float | None:
     est = [s.get("estimate_s") for s in meta.get("steps", [])]
-    return round(sum(e for e in est if e is not None), 3) if est and all(e is not None for e in est) else None
+    if not est or any(e is None for e in est):
+        return None
+    return round(sum(est) + (watch_s or 0.0), 3)
 
 
 # ------------------------------------------------------------------ the timeline
@@ -215,7 +244,8 @@ def _estimate(meta: dict[str, Any]) -> float | None:
 
 def gantt_of(report: dict[str, Any]) -> Gantt:
     """One row per step: the plan's estimate as a ghost bar, batches or stages, waits, gate ticks,
-    the failure, and the compensations that undid the step (in the order they ran)."""
+    the failure, and the compensations that undid the step (in the order they ran); then the
+    watch after go-live, when the run got that far."""
     rows = []
     planned_at = 0.0
     comps = (report.get("rollback") or {}).get("compensations", [])
@@ -228,6 +258,18 @@ def gantt_of(report: dict[str, Any]) -> Gantt:
         for c in comps:
             if c["step"] == step["id"] and c["t_start"] is not None:
                 row.bars.append(Bar(c["t_start"], c["t_end"] or c["t_start"], "rollback", f"{c['unit']} {c['status']}"))
+        rows.append(row)
+    watch = report.get("watch")
+    if watch:
+        row = Row("watch", owner="after go-live")
+        if watch["planned_s"]:
+            row.bars.append(Bar(planned_at, planned_at + watch["planned_s"], "planned", "planned watch"))
+        row.bars.append(Bar(watch["t_start"], watch["t_end"], "watch", f"watch: {watch['how']}"))
+        for g in watch["gates"]:
+            for m in g["measurements"]:
+                row.bars.append(Bar(m["t"], m["t"], "gate-tick", f"{g['check']}: {m['outcome']} {m['observed']}"))
+        for a in watch["alerts"]:
+            row.bars.append(Bar(a["t"], a["t"], "failure", f"watch alert ({a['action']}): {a['reason']}"))
         rows.append(row)
     return Gantt(rows=rows, title=f"timeline of run {report['run']['run_id']}")
 
@@ -250,17 +292,28 @@ def _actual_bars(step: dict[str, Any]) -> list[Bar]:
     return bars
 
 
-_GLYPH = {"planned": ".", "batch": "#", "stage": "#", "bake": "~", "approval": "?", "pause": "?", "rollback": "<"}
+_GLYPH = {
+    "planned": ".",
+    "batch": "#",
+    "stage": "#",
+    "bake": "~",
+    "approval": "?",
+    "pause": "?",
+    "watch": "=",
+    "rollback": "<",
+}
 
 
 def text_timeline(report: dict[str, Any], *, width: int = 48) -> list[str]:
-    """The Gantt in characters, one line per step: # batch or stage, ~ bake, ? approval or pause,
-    < rollback, X failure, . planned only. Right of it, the step's duration."""
+    """The Gantt in characters, one line per step (and the watch): # batch or stage, ~ bake, ? approval
+    or pause, = watch, < rollback, X failure, . planned only. Right of it, the step's duration."""
     gantt = gantt_of(report)
     scale = width / gantt.span
     label_w = max([4, *(len(r.label) for r in gantt.rows)])
     lines = []
-    for row, step in zip(gantt.rows, report["steps"], strict=True):
+    watch = [report["watch"]["duration_s"]] if report.get("watch") else []
+    took_s = [s["duration_s"] for s in report["steps"]] + watch
+    for row, seconds in zip(gantt.rows, took_s, strict=True):
         cells = [" "] * width
         for bar in sorted(row.bars, key=lambda b: list(_GLYPH).index(b.kind) if b.kind in _GLYPH else 99):
             a = min(width - 1, int(bar.start * scale))
@@ -272,6 +325,6 @@ def text_timeline(report: dict[str, Any], *, width: int = 48) -> list[str]:
             b = max(a + 1, min(width, round(bar.end * scale)))
             for i in range(a, b):
                 cells[i] = _GLYPH[bar.kind]
-        took = f"{step['duration_s']:.1f}s" if step["duration_s"] is not None else "-"
+        took = f"{seconds:.1f}s" if seconds is not None else "-"
         lines.append(f"{row.label:<{label_w}} |{''.join(cells)}| {took}")
     return lines
