@@ -96,5 +96,10 @@ def test_a_typed_root_wins_over_golive_runs_dir(
     """--root typed for a command names where its runs are, even with GOLIVE_RUNS_DIR set in the shell."""
     monkeypatch.setenv("GOLIVE_RUNS_DIR", str(tmp_path / "elsewhere"))
     write_run(tmp_path / "project" / "runs", clock, "r1")
-    code, output = golive("status", "r1", "--root", str(tmp_path / "project"))
-    assert code == 0 and "r1" in output and "not $GOLIVE_RUNS_DIR" in output
+    (tmp_path / "project" / "inventory").mkdir()
+    (tmp_path / "project" / "runbooks").mkdir()
+    for root in (tmp_path / "project", tmp_path / "project" / "runbooks"):  # a folder inside names its project
+        code, output = golive("status", "r1", "--root", str(root))
+        assert code == 0 and "r1" in output, output
+        assert f"runs under {tmp_path / 'project' / 'runs'}, not $GOLIVE_RUNS_DIR" in " ".join(output.split())
+        monkeypatch.setenv("GOLIVE_RUNS_DIR", str(tmp_path / "elsewhere"))

@@ -77,15 +77,16 @@ def project_root(root: Path | None) -> Path:
     from golive.history import RUNS_DIR_VAR
     from golive.inventory import find_project_root
 
-    if root is not None and os.environ.get(RUNS_DIR_VAR):
-        # The flag was typed for this command; the variable was set for the shell. The flag wins.
-        err.print(f"--root {root}: runs under {root / 'runs'}, not ${RUNS_DIR_VAR}", style="yellow", markup=False)
-        os.environ.pop(RUNS_DIR_VAR)
     if root is None:
         return find_project_root(Path.cwd())
     typed = root.resolve()
     # The nearest project at or above the root typed; never the cwd's when there is none.
-    return next((d for d in (typed, *typed.parents) if (d / "inventory").is_dir()), typed)
+    found = next((d for d in (typed, *typed.parents) if (d / "inventory").is_dir()), typed)
+    if os.environ.get(RUNS_DIR_VAR):
+        # The flag was typed for this command; the variable was set for the shell. The flag wins.
+        err.print(f"--root {root}: runs under {found / 'runs'}, not ${RUNS_DIR_VAR}", style="yellow", markup=False)
+        os.environ.pop(RUNS_DIR_VAR)
+    return found
 
 
 def find_run_handle(run_id: str | None, root: Path | None) -> RunHandle:
