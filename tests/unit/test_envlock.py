@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.entries import run_started
 
 from golive.context import prepare
 from golive.engine.envlock import Holder, LockHeld, env_lock, local_lock_path, read_local, unlock
@@ -194,3 +195,83 @@ def test_a_lease_the_server_forgot_is_seen_as_lost() -> None:
     lease = "00000000-0000-0000-0000-000000000001"
     assert _lease_lost(Client(410), lease) and _lease_lost(Client(404), lease)
     assert not _lease_lost(Client(None), lease) and not _lease_lost(Client(503), lease)
+
+
+class FakeServer:
+    """The few Prefect client calls the server lock makes: one slot, leases, one Variable."""
+
+    def __init__(self) -> None:
+        self.leases: set[str] = set()
+        self.variable: str | None = None
+        self.n = 0
+
+    def __enter__(self) -> FakeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read_global_concurrency_limit_by_name(self, name: str) -> None:
+        return None
+
+    def increment_concurrency_slots_with_lease(self, **kw: object) -> object:
+        import httpx
+
+        if self.leases:
+            request = httpx.Request("POST", "http://127.0.0.1:9/api/v2/concurrency_limits/increment-with-lease")
+            raise httpx.HTTPStatusError("locked", request=request, response=httpx.Response(423))
+        self.n += 1
+        lease = f"00000000-0000-0000-0000-{self.n:012d}"
+        self.leases.add(lease)
+        return httpx.Response(200, json={"lease_id": lease})
+
+    def release_concurrency_slots_with_lease(self, lease_id: object) -> None:
+        self.leases.discard(str(lease_id))
+
+    def read_variable_by_name(self, name: str) -> object:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(value=self.variable) if self.variable is not None else None
+
+    def create_variable(self, var: object) -> None:
+        self.variable = var.value  # type: ignore[attr-defined]
+
+    update_variable = create_variable
+
+
+def dead_holder(root: Path, run_id: str, *, ended: bool) -> Holder:
+    """A holder whose process is gone and whose journal ends with run_finished (``ended``) or mid-step."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    j = Journal(root / "runs" / run_id / "journal.jsonl")
+    j.append("run_started", **run_started(run_id, env="prod"))
+    if ended:
+        j.append("run_finished", run_id=run_id, status="succeeded", exit_code=0)
+    return Holder(**{**holder(root, run_id).__dict__, "pid": dead.pid})
+
+
+@pytest.mark.parametrize("ended", [True, False], ids=["ended", "unfinished"])
+def test_a_slot_left_by_a_run_that_ended_is_taken_at_once_and_an_unfinished_ones_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ended: bool
+) -> None:
+    """A run that could not give its server slot back as it exited (the server busy that second) does not
+    keep the env from the next run for a minute; a dead run that did not end keeps it (hosts half-changed)."""
+    import golive.engine.envlock as envlock
+
+    server = FakeServer()
+    monkeypatch.setattr(envlock, "_client", lambda: server)
+    monkeypatch.setattr(envlock, "_ensure_limit", lambda client, name: None)
+    monkeypatch.setenv("GOLIVE_RUNS_DIR", str(tmp_path / "runs"))
+    left = dead_holder(tmp_path, "20261204-010000-payments-aa11", ended=ended)
+    with server:
+        lease = envlock._take_slot(server, envlock.limit_name("prod"))
+    server.variable = Holder(**{**left.__dict__, "lease_id": lease}).dump()
+    new = holder(tmp_path, "20261204-020000-payments-bb22")
+    if ended:
+        held = envlock._acquire_server("prod", new)
+        assert held.lease_id != lease and server.leases == {held.lease_id}
+        assert Holder.parse(server.variable or "") == held
+    else:
+        with pytest.raises(LockHeld) as refused:
+            envlock._acquire_server("prod", new)
+        assert refused.value.info.stale and server.leases == {lease}

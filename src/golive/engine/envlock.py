@@ -9,7 +9,8 @@ With a Prefect server (PREFECT_API_URL), a run also takes the one slot of the gl
 concurrency limit ``golive-env-<env>`` with a lease that a live holder renews: two golive
 processes on two machines or project directories against one server are kept apart, and the
 slot of a holder that died comes free when its lease expires (60 s at least, Prefect's
-minimum). The holder's details and lease id are kept on the server in the Variable
+minimum), or at once for a resume of the same run and for a run whose journal says it ended
+(its process could not give the slot back as it exited). The holder's details and lease id are kept on the server in the Variable
 ``golive-lock-<env>``, which is how a refusal names the holder and how ``golive unlock``
 releases the slot before the lease runs out.
 """
@@ -21,6 +22,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -31,6 +33,7 @@ from typing import Any, Literal
 import structlog
 
 from golive.engine.journal import runs_dir
+from golive.history import RunEnds, journal_ends
 
 __all__ = [
     "LEASE_S",
@@ -54,6 +57,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+RELEASE_ATTEMPTS = 3  # giving the slot back at a run's end, 0.5 s and 1 s apart
 LEASE_S = 60.0  # Prefect's shortest lease: a dead holder's slot comes free this long after its last renewal
 RENEW_EVERY_S = 15.0
 
@@ -349,11 +353,14 @@ def _acquire_server(env: str | None, holder: Holder) -> Holder:
         _ensure_limit(client, name)
         lease = _take_slot(client, name)
         found = _read_variable(client, env) if lease is None else None
-        if found is not None and found.run_id == holder.run_id and found.pid_alive_here() is False and found.lease_id:
-            # a resume of this very run: its dead process's lease is its own to give back
-            client.release_concurrency_slots_with_lease(UUID(found.lease_id))
-            log.info("env_lease_taken_over", env=env, run_id=holder.run_id, dead_pid=found.pid)
-            lease = _take_slot(client, name)
+        if found is not None and found.lease_id and found.pid_alive_here() is False:
+            # A resume of this very run: its dead process's lease is its own to give back. Or a run
+            # that ended (its journal says so) but could not give its lease back as it exited.
+            why = "resume" if found.run_id == holder.run_id else ("ended" if _run_ended(found) else None)
+            if why is not None:
+                client.release_concurrency_slots_with_lease(UUID(found.lease_id))
+                log.info("env_lease_taken_over", env=env, run_id=found.run_id, dead_pid=found.pid, why=why)
+                lease = _take_slot(client, name)
         if lease is None:
             found = _read_variable(client, env)
             where = f"{os.environ.get('PREFECT_API_URL')} {name}"
@@ -363,6 +370,15 @@ def _acquire_server(env: str | None, holder: Holder) -> Holder:
         held = Holder(**{**asdict(holder), "lease_id": lease})
         _write_variable(client, env, held)
     return held
+
+
+def _run_ended(holder: Holder) -> bool:
+    """Whether the holder's run has ended, as its journal (where the holder said it keeps runs) tells."""
+    if not holder.runs:
+        return False
+    path = Path(holder.runs) / holder.run_id / "journal.jsonl"
+    first, last = journal_ends(path)
+    return bool(first) and RunEnds(holder.run_id, path, first, last).final_status() is not None
 
 
 def release_server(env: str | None, *, force: bool) -> LockInfo | None:
@@ -442,18 +458,22 @@ def _server(env: str | None, holder: Holder) -> Iterator[None]:
     finally:
         renewer.stop.set()
         renewer.join(timeout=5)
-        try:
-            with _client() as client:
-                lost = _lease_lost(client, held.lease_id)
-                client.release_concurrency_slots_with_lease(UUID(held.lease_id))
-                if (_read_variable(client, env) or held).lease_id == held.lease_id:
-                    if lost:
-                        # A restarted server forgot our lease but still counts its slot: no lease will
-                        # ever give it back, and every later run would be refused. It is ours to free.
-                        _clear_lost_slot(client, env)
-                    _delete_variable(client, env)
-        except Exception as exc:  # the lease runs out by itself
-            log.warning("env_lease_not_released", env=env, error=str(exc))
+        for attempt in range(1, RELEASE_ATTEMPTS + 1):
+            try:
+                with _client() as client:
+                    lost = _lease_lost(client, held.lease_id)
+                    client.release_concurrency_slots_with_lease(UUID(held.lease_id))
+                    if (_read_variable(client, env) or held).lease_id == held.lease_id:
+                        if lost:
+                            # A restarted server forgot our lease but still counts its slot: no lease will
+                            # ever give it back, and every later run would be refused. It is ours to free.
+                            _clear_lost_slot(client, env)
+                        _delete_variable(client, env)
+                break
+            except Exception as exc:  # the lease runs out by itself; the next run of this project frees it
+                log.warning("env_lease_not_released", env=env, error=str(exc), attempt=attempt)
+                if attempt < RELEASE_ATTEMPTS:
+                    time.sleep(0.5 * attempt)
 
 
 def _lease_lost(client: Any, lease_id: str) -> bool:
