@@ -10,9 +10,9 @@ concurrency limit ``golive-env-<env>`` with a lease that a live holder renews: t
 processes on two machines or project directories against one server are kept apart, and the
 slot of a holder that died comes free when its lease expires (60 s at least, Prefect's
 minimum), or at once for a resume of the same run and for a run whose journal says it ended
-(its process could not give the slot back as it exited). The holder's details and lease id are kept on the server in the Variable
-``golive-lock-<env>``, which is how a refusal names the holder and how ``golive unlock``
-releases the slot before the lease runs out.
+(its process could not give the slot back as it exited). The holder's details and lease id
+are kept on the server in the Variable ``golive-lock-<env>``, which is how a refusal names
+the holder and how ``golive unlock`` releases the slot before the lease runs out.
 """
 
 from __future__ import annotations
