@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -25,8 +26,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped into a file or a CI log (no terminal, no COLUMNS), tables are drawn 160 wide rather than
+# Rich's 80, where a plan or drill table folds every cell into a column of fragments.
+_PIPED_WIDTH = None if os.environ.get("COLUMNS") else 160
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
 
 EnvOpt = Annotated[str | None, typer.Option("-e", "--env", help="environment: inventory/<env>/")]
 ParamOpt = Annotated[list[str] | None, typer.Option("-p", "--param", help="runbook param, key=value (repeatable)")]
