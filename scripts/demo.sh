@@ -55,6 +55,9 @@ run_with_approval() {
 echo "== Kubernetes canary 10/50/100 of demo-api with a Prometheus gate, after a second person approves"
 run_with_approval runbooks/k8s-canary.yml -e lab -p version=v2
 
+echo "== rehearse the hybrid cutover first: a drill at every failure point, each rolled back and proven restored"
+$G rehearse runbooks/core-migration.yml -e lab -p version=v2 --matrix 2>&1 | grep -v "| INFO "
+
 echo "== hybrid cutover: freeze writes (Ansible) -> sync (SSH) -> approval -> Kubernetes canary -> verify -> unfreeze"
 run_with_approval runbooks/core-migration.yml -e lab -p version=v2
 
