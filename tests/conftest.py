@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from golive_lab.lab import Lab, LabState
+
+# Properties draw new examples on every local run (that is how they find bugs); in CI (CI set)
+# they draw the same ones each time and have no deadline, so a red CI is a change's doing,
+# never the draw or a loaded machine. A counterexample found locally becomes an @example.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 LAB_HOSTS = 10
 # The session lab takes the first free block of loopback addresses, 127.0.0.11-20 (which
