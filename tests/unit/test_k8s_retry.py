@@ -149,3 +149,34 @@ def test_a_missing_kubeconfig_is_named_with_where_it_is_set(tmp_path: Path) -> N
     missing.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     with pytest.raises(PermanentError, match=rf"kubeconfig {missing} of cluster 'default': .*context.*test"):
         KubeApi(inventory=inv).cluster(None)  # type: ignore[arg-type]
+
+
+def test_a_burst_of_nine_429s_met_by_one_caller_alone_is_waited_out() -> None:
+    """The chaos row's storm of 429s can all reach one caller (nothing else asks the API meanwhile): the
+    default attempts (client-go's ten for Retry-After) outlast it; six did not."""
+    slept: list[float] = []
+    fn = Flaky(*[api_error(429, retry_after="1") for _ in range(9)])
+    assert K8sDriver(inventory=None, sleep=slept.append).api.call(fn) == "ok"
+    assert fn.calls == 10 and slept == [1.0] * 9
+
+
+def test_a_restore_rereads_and_replaces_through_a_run_of_conflicts() -> None:
+    """Putting a saved object back meets 409s while others write it: it reads the object again and replaces
+    it on top of the new version, a bounded number of times (it was twice)."""
+    from types import SimpleNamespace
+
+    slept: list[float] = []
+    api = K8sDriver(inventory=None, sleep=slept.append).api
+    versions = iter(range(1, 100))
+    replaced: list[str] = []
+    conflicts = Flaky(*[api_error(409, "the object has been modified") for _ in range(4)])
+
+    def replace(name: str, namespace: str, body: dict[str, Any], **kw: Any) -> None:
+        conflicts()
+        replaced.append(body["metadata"]["resourceVersion"])
+
+    api.read = lambda cluster, kind, name, ns: {"metadata": {"resourceVersion": str(next(versions))}}  # type: ignore[method-assign]
+    cluster = SimpleNamespace(apps=SimpleNamespace(replace_namespaced_deployment=replace))
+    saved = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"}, "spec": {}}
+    api.replace(cluster, saved)  # type: ignore[arg-type]
+    assert conflicts.calls == 5 and replaced == ["5"]

@@ -1,8 +1,8 @@
 """The Kubernetes API as the driver uses it: one client per cluster, calls retried on transient faults.
 
 API calls retry 429/5xx and connection errors (bounded in attempts and time, honouring
-Retry-After); a 409 on a patch re-applies it once and on a replace re-reads and replaces
-once; any other 4xx is a ``PermanentError`` carrying the server's message.
+Retry-After); a 409 on a patch re-applies it and on a replace re-reads and replaces, up to
+CONFLICT_ATTEMPTS times; any other 4xx is a ``PermanentError`` carrying the server's message.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
-RETRY_ATTEMPTS = 6
+# As client-go does for Retry-After answers: ten tries, bounded in time by RETRY_MAX_S. With six,
+# one caller meeting a burst of six 429s alone (nothing else asking the API meanwhile) gave up.
+RETRY_ATTEMPTS = 10
 RETRY_MAX_S = 60.0
 RETRY_AFTER_CAP_S = 30.0
 KINDS = ("Deployment", "Service")
@@ -265,7 +267,7 @@ class KubeApi:
         meta = saved["metadata"]
         kind, name, namespace = saved["kind"], meta["name"], meta.get("namespace") or "default"
         _known(kind)
-        for attempt in (1, 2):
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             current = self.read(cluster, kind, name, namespace)
             body = copy.deepcopy(saved)
             if current is None:
@@ -281,5 +283,7 @@ class KubeApi:
                     self.call(cluster.apps.replace_namespaced_deployment, name, namespace, body, **kw)
                 return
             except Conflict:
-                if attempt == 2:
+                if attempt == CONFLICT_ATTEMPTS:
                     raise PermanentError(f"{kind.lower()} {name} kept changing while it was restored") from None
+                log.info("k8s_conflict_reread", kind=kind, name=name, attempt=attempt)
+                self.sleep(min(0.1 * attempt, 1.0))
