@@ -8,6 +8,7 @@ test does not depend on any other runbook having run first.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,10 @@ def test_run_check_on_the_hybrid_example_lists_every_step_and_changes_nothing(
     assert "check_command ok" in done.stdout and "would run: mkdir -p /srv/db" in done.stdout
     assert "simulated: would wait for 1 approver(s)" in done.stdout
     assert "server dry-run (dryRun=All): accepted" in done.stdout
+    as_json = project.golive("run", str(rb), "-e", "lab", "-p", "version=v2", "--check", "--json")
+    data = json.loads(as_json.stdout)  # nothing else on stdout: no Ansible, SSH or Kubernetes output
+    assert as_json.returncode == 0 and data["ok"] and data["server_dry_run_accepted"] >= 1
+    assert [s["step"] for s in data["path"]["steps"]] == [s["id"] for s in body["steps"]]
     assert diff(before, capture(ctx)) == []
     assert not frozen(lab) and not list((project.root / "runs").glob("*/journal.jsonl"))
 

@@ -99,3 +99,20 @@ def test_run_check_without_an_env_prints_the_path_and_changes_nothing(tmp_path: 
     assert result.exit_code == 0, result.output
     assert "the path the run would take" in result.output and "would say (not sent): hi" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_run_check_json_is_the_path_as_data_and_json_without_check_is_refused(tmp_path: Path) -> None:
+    import json
+
+    from golive.cli import app
+
+    (tmp_path / "rb.yml").write_text("name: t\nsteps:\n  - id: hold\n    pause: 5s\n  - id: say\n    notify: hi\n")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "rb.yml"), "--check", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["ok"] and body["runbook"] == "t" and body["problems"] == []
+    assert [s["step"] for s in body["path"]["steps"]] == ["hold", "say"]
+    assert body["path"]["steps"][1]["what"] == "would say (not sent): hi"
+    refused = CliRunner().invoke(app, ["run", str(tmp_path / "rb.yml"), "--json"])
+    assert refused.exit_code == 2 and "--json goes with --check" in refused.output
+    assert not (tmp_path / "runs").exists()

@@ -120,8 +120,14 @@ def run(
             help="start although the env's previous run died unfinished (not resumed or aborted; journaled)",
         ),
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="with --check: the path as JSON (docs/rehearsal.md)")] = False,
 ) -> None:
     """Run a cutover: steps in order, gated, rolled back in reverse on the first failure."""
+    if as_json and not check:
+        err.print(
+            "--json goes with --check (a run's own record is its journal: golive status RUN --json)", markup=False
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     if break_glass and not (reason or "").strip():
         err.print("--break-glass needs --reason TEXT: say why the change cannot wait for its window", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -150,7 +156,7 @@ def run(
     except RunbookError as exc:
         fail_input(exc)
     if check:
-        _check_run(ctx, initiator=as_user)
+        _check_run(ctx, initiator=as_user, as_json=as_json)
     try:
         refuse_without_change(ctx)
     except ChangeRefused as exc:
@@ -270,7 +276,7 @@ def _window_notes(ctx: Any, *, break_glass: str | None) -> None:
         )
 
 
-def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
+def _check_run(ctx: Any, *, initiator: str | None, as_json: bool = False) -> NoReturn:
     """``run --check``: the path the run would take; dry-runs and read-only probes only; no journal, no Prefect."""
     import tempfile
 
@@ -284,11 +290,38 @@ def _check_run(ctx: Any, *, initiator: str | None) -> NoReturn:
         checked = ansible_check(ctx, work_dir=Path(work), initiator=who)
     report.problems += checked.problems
     report.ansible = checked.ansible
-    render_dry_run(report, summary=out)
+    if not as_json:
+        render_dry_run(report, summary=out)
     path = check_path(ctx, report, initiator=who, gates=_real_gates(ctx), ssh=_ssh_probe(ctx))
-    _render_path(path)
-    _check_window(ctx)
-    raise typer.Exit(EXIT_OK if report.ok and path.ok else EXIT_BAD_INPUT)
+    ok = report.ok and path.ok
+    if as_json:
+        _print_check_json(ctx, report, path, ok=ok)
+    else:
+        _render_path(path)
+        _check_window(ctx)
+    raise typer.Exit(EXIT_OK if ok else EXIT_BAD_INPUT)
+
+
+def _print_check_json(ctx: Any, report: Any, path: Any, *, ok: bool) -> None:
+    """``run --check --json``: the server's and Ansible's verdicts and the path, secrets masked."""
+    import json
+    from dataclasses import asdict
+
+    from golive.secrets import redact_tree
+
+    plan = ctx.plan()
+    body = {
+        "schema_version": 1,
+        "runbook": plan.runbook,
+        "env": plan.env,
+        "digest": plan.digest,
+        "ok": ok,
+        "problems": [asdict(p) for p in report.problems],
+        "server_dry_run_accepted": report.accepted,
+        "ansible_check": [asdict(a) for a in report.ansible],
+        "path": path.as_dict(),
+    }
+    sys.stdout.write(json.dumps(redact_tree(body), indent=2) + "\n")
 
 
 def _real_gates(ctx: Any) -> Any:
