@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchkit import Sample, table
+from golive_lab.process import descendants, is_alive
 
 ROUNDS = 5
 CALLS = {
@@ -51,33 +52,6 @@ def project(root: Path) -> Path:
     return root
 
 
-def below(pid: int) -> dict[int, str]:
-    """Every live process below ``pid`` with its start time (so a reused pid is not mistaken for it)."""
-    parents: dict[int, list[int]] = {}
-    starts: dict[int, str] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        starts[int(stat.parent.name)] = fields[19]
-    found, todo = {}, [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found[child] = starts[child]
-            todo.append(child)
-    return found
-
-
-def alive(pid: int, start: str) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[19] == start and fields[0] != "Z"
-
-
 def until(probe: Callable[[], bool], *, since: float, limit: float) -> float:
     """Seconds from ``since`` until ``probe()`` is true, polled every 10 ms; ``limit`` when it never is."""
     while time.perf_counter() - since < limit:
@@ -94,18 +68,18 @@ def one(kind: str) -> tuple[float, float]:
         golive = subprocess.Popen([sys.executable, "-c", script], cwd=p, stdout=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
-            while not any(b"sleep\x0030" in _cmdline(pid) for pid in below(golive.pid)):
+            while not any(b"sleep\x0030" in _cmdline(pid) for pid in descendants(golive.pid)):
                 if time.monotonic() > deadline or golive.poll() is not None:
                     raise SystemExit(f"{kind}: the play's task did not start")
                 time.sleep(0.05)
-            procs = below(golive.pid)
+            procs = descendants(golive.pid)
             golive.send_signal(signal.SIGKILL)
             golive.wait()
             t0 = time.perf_counter()
-            gone = until(lambda: not any(alive(pid, s) for pid, s in procs.items()), since=t0, limit=40)
+            gone = until(lambda: not any(is_alive(pid, s) for pid, s in procs.items()), since=t0, limit=40)
             copy = until(lambda: not list(p.glob(".golive-*")), since=t0, limit=40)
             for pid, s in procs.items():
-                if alive(pid, s):  # bench ran past its limit: stop what it started
+                if is_alive(pid, s):  # bench ran past its limit: stop what it started
                     os.kill(pid, signal.SIGKILL)
             return gone, copy
         finally:

@@ -247,35 +247,6 @@ def test_a_runs_gated_copies_left_by_a_killed_process_are_removed_and_a_live_one
     assert not dead.exists() and live.exists() and other.exists()
 
 
-def _descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid``, with its start time (a reused pid is not the same process)."""
-    parents: dict[int, list[int]] = {}
-    starts: dict[int, str] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        child = int(stat.parent.name)
-        parents.setdefault(int(fields[1]), []).append(child)
-        starts[child] = fields[19]
-    found: dict[int, str] = {}
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found[child] = starts[child]
-            todo.append(child)
-    return found
-
-
-def _running(pid: int, start: str) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[19] == start and fields[0] != "Z"
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -296,6 +267,8 @@ def test_a_play_ends_with_the_golive_that_started_it(project: Path, gated: bool)
     import textwrap
 
     from tests.polling import eventually
+
+    from golive_lab.process import descendants, is_alive
 
     if gated:
         call = """
@@ -318,21 +291,21 @@ def test_a_play_ends_with_the_golive_that_started_it(project: Path, gated: bool)
     )
     try:
         eventually(
-            lambda: any("sleep 30" in _cmdline(pid) for pid in _descendants(golive.pid)),
+            lambda: any("sleep 30" in _cmdline(pid) for pid in descendants(golive.pid)),
             timeout=60,
             what="the play's task to start",
         )
-        below = _descendants(golive.pid)
+        below = descendants(golive.pid)
         golive.send_signal(signal.SIGKILL)
         golive.wait()
         try:
             eventually(
-                lambda: not any(_running(pid, start) for pid, start in below.items()),
+                lambda: not any(is_alive(pid, start) for pid, start in below.items()),
                 timeout=15,
                 what="the play to end",
             )
         finally:
-            left = [pid for pid, start in below.items() if _running(pid, start)]
+            left = [pid for pid, start in below.items() if is_alive(pid, start)]
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
         assert not left

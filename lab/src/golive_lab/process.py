@@ -70,6 +70,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> dict[int, int | None]:
+    """Every process below ``pid`` (children, theirs, ...) with its start time, so that a PID the
+    kernel hands out again later is not taken for one of them (see :func:`is_alive`)."""
+    found: dict[int, int | None] = {}
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in found:
+                found[child] = start_time(child)
+                todo.append(child)
+    return found
+
+
 def spawn(
     argv: Sequence[str],
     *,
