@@ -255,6 +255,7 @@ def test_run_check_on_the_hybrid_example_lists_every_step_and_changes_nothing(
 
 
 @pytest.mark.chaos
+@pytest.mark.chaos_subset  # in make test too: it is issue 14's own check, the matrix on the hybrid example
 def test_the_hybrid_rollback_drill_matrix_restores_every_point(project: Project, lab: Lab, kube: Kube) -> None:
     """golive rehearse --matrix on core-migration: every point of the plan drilled, each restored."""
     import json
