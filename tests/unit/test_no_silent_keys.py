@@ -157,7 +157,7 @@ WITNESS: dict[str, list[str]] = {
     "SecretRef.file": ["unit/test_secrets.py::test_a_secret_from_env_or_file_is_resolved_and_registered"],
     "SecretRef.prefect_block": ["integration/test_secrets_lab.py::test_a_cutover_with_a_secret_writes_it_nowhere"],
     "Runbook.snapshot": [
-        "integration/test_rehearsal_lab.py::test_a_matrix_drills_every_point_and_a_broken_rollback_turns_its_row_red_and_stops_it"
+        "integration/test_rehearsal_lab.py::test_a_broken_rollback_turns_its_matrix_row_red_and_stops_the_matrix"
     ],
     "SnapshotProbe.name": [
         "integration/test_rehearsal_lab.py::test_snapshot_probes_read_a_command_an_http_body_and_a_file_and_diff_what_changed"
