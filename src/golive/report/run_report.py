@@ -265,9 +265,7 @@ def gantt_of(report: dict[str, Any]) -> Gantt:
         if watch["planned_s"]:
             row.bars.append(Bar(planned_at, planned_at + watch["planned_s"], "planned", "planned watch"))
         row.bars.append(Bar(watch["t_start"], watch["t_end"], "watch", f"watch: {watch['how']}"))
-        for g in watch["gates"]:
-            for m in g["measurements"]:
-                row.bars.append(Bar(m["t"], m["t"], "gate-tick", f"{g['check']}: {m['outcome']} {m['observed']}"))
+        row.bars += _gate_ticks(watch["gates"])
         for a in watch["alerts"]:
             row.bars.append(Bar(a["t"], a["t"], "failure", f"watch alert ({a['action']}): {a['reason']}"))
         rows.append(row)
@@ -283,13 +281,20 @@ def _actual_bars(step: dict[str, Any]) -> list[Bar]:
         bars.append(Bar(step["t_start"], step["t_end"], "stage", step["id"]))
     for w in step["waits"]:
         bars.append(Bar(w["t_start"], w["t_end"], w["kind"], w["label"]))
-    for g in step["gates"]:
-        for m in g["measurements"]:
-            bars.append(Bar(m["t"], m["t"], "gate-tick", f"{g['check']}: {m['outcome']} {m['observed']}"))
+    bars += _gate_ticks(step["gates"])
     if step["failed_at"]:
         t = step["t_end"]
         bars.append(Bar(t, t, "failure", f"failed: {step['failure']}"))
     return bars
+
+
+def _gate_ticks(gates: list[dict[str, Any]]) -> list[Bar]:
+    """A tick per measurement of the gates (a step's or the watch's)."""
+    return [
+        Bar(m["t"], m["t"], "gate-tick", f"{g['check']}: {m['outcome']} {m['observed']}")
+        for g in gates
+        for m in g["measurements"]
+    ]
 
 
 _GLYPH = {
